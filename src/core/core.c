@@ -25,14 +25,22 @@ int tx_err_set(tx_err *err, int code, const char *fmt, ...) {
 
 int tx_err_prefix(tx_err *err, int code, const char *fmt, ...) {
     if (err) {
-        char prefix[512], old[sizeof err->msg];
+        char buf[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        int n = vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
-        memcpy(old, err->msg, sizeof old);
-        old[sizeof old - 1] = 0;
-        snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+        size_t p = n < 0 ? 0 : (size_t)n;
+        if (p > sizeof buf - 1) p = sizeof buf - 1;
+        /* append ": " and the old message, truncating at the buffer's end */
+        const char *sep = ": ";
+        for (const char *q = sep; *q && p < sizeof buf - 1; q++) buf[p++] = *q;
+        size_t old_len = strnlen(err->msg, sizeof err->msg);
+        size_t room = sizeof buf - 1 - p;
+        if (old_len > room) old_len = room;
+        memcpy(buf + p, err->msg, old_len);
+        buf[p + old_len] = 0;
+        memcpy(err->msg, buf, sizeof buf);
         err->code = code;
     }
     return code;

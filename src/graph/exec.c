@@ -1,0 +1,380 @@
+/* exec.c - the one executor: runs any tx_model forward and backward.
+ *
+ * Inference plans activation memory ahead: each node's output gets an offset in one
+ * arena, reusing space whose last reader has run (greedy first fit in topological
+ * order). Training keeps every activation (backward needs them) and one gradient
+ * buffer per node; parameter gradients are written by the op kernels. */
+#include "graph/graph.h"
+#include "ops/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct tx_exec {
+    tx_model *m;
+    int max_batch, training, n;
+    float **act, **grad;
+    uint8_t *grad_set;
+    float **bn_mean, **bn_invstd;
+    int32_t **argmax;
+    uint8_t **mask;
+    float **pgrad;
+    float *scratch, *tmp;
+    float *input;
+    uint8_t *arena;
+    size_t arena_bytes, peak_bytes;
+    tx_rng rng;
+    void **owned;   /* every separately allocated buffer, freed at the end */
+    int n_owned, cap_owned;
+};
+
+static void *own(tx_exec *e, size_t bytes) {
+    if (e->n_owned == e->cap_owned) {
+        int cap = e->cap_owned ? e->cap_owned * 2 : 64;
+        void **p = realloc(e->owned, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        e->owned = p;
+        e->cap_owned = cap;
+    }
+    void *p = tx_calloc(bytes);
+    if (p) {
+        e->owned[e->n_owned++] = p;
+        e->peak_bytes += bytes;
+    }
+    return p;
+}
+
+void tx_exec_free(tx_exec *e) {
+    if (!e) return;
+    for (int i = 0; i < e->n_owned; i++) tx_free(e->owned[i]);
+    free(e->owned);
+    free(e->act); free(e->grad); free(e->grad_set);
+    free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
+    free(e->pgrad);
+    free(e);
+}
+
+static size_t node_floats(const tx_node *nd, int batch) {
+    return (size_t)batch * nd->oh * nd->ow * nd->oc;
+}
+
+static tx_conv_shape conv_shape(const tx_model *m, const tx_node *nd, int n) {
+    const tx_node *a = &m->nodes[nd->in[0]];
+    tx_conv_shape s = {.n = n, .h = a->oh, .w = a->ow, .c = a->oc, .oc = nd->out_c,
+                       .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw,
+                       .pad_t = nd->pad_t, .pad_l = nd->pad_l, .pad_b = nd->pad_b,
+                       .pad_r = nd->pad_r, .dh = nd->dh, .dw = nd->dw, .groups = nd->groups,
+                       .oh = nd->oh, .ow = nd->ow};
+    return s;
+}
+
+static tx_pool_shape pool_shape(const tx_model *m, const tx_node *nd, int n) {
+    const tx_node *a = &m->nodes[nd->in[0]];
+    tx_pool_shape s = {.n = n, .h = a->oh, .w = a->ow, .c = a->oc, .kh = nd->kh, .kw = nd->kw,
+                       .sh = nd->sh, .sw = nd->sw, .pad_t = nd->pad_t, .pad_l = nd->pad_l,
+                       .pad_b = nd->pad_b, .pad_r = nd->pad_r, .oh = nd->oh, .ow = nd->ow,
+                       .count_include_pad = nd->count_include_pad};
+    return s;
+}
+
+/* Ops whose output may share the input's memory in inference. */
+static int aliases_input(const tx_node *nd, int training) {
+    return nd->op == TX_OP_FLATTEN || (!training && nd->op == TX_OP_DROPOUT);
+}
+
+/* Inference memory plan: offsets (in floats) into one arena. */
+static int plan_inference(tx_exec *e, tx_err *err) {
+    tx_model *m = e->m;
+    int nn = m->n_nodes;
+    int *last = malloc((size_t)nn * sizeof(int));
+    int *root = malloc((size_t)nn * sizeof(int)); /* buffer owner after aliasing */
+    size_t *off = malloc((size_t)nn * sizeof(size_t)), *size = malloc((size_t)nn * sizeof(size_t));
+    int *live = malloc((size_t)nn * sizeof(int));
+    if (!last || !root || !off || !size || !live) {
+        free(last); free(root); free(off); free(size); free(live);
+        return tx_err_set(err, TX_ENOMEM, "out of memory (memory plan)");
+    }
+    for (int i = 0; i < nn; i++) {
+        const tx_node *nd = &m->nodes[i];
+        root[i] = aliases_input(nd, 0) ? root[nd->in[0]] : i;
+        last[i] = i;
+        size[i] = node_floats(nd, e->max_batch);
+    }
+    last[nn - 1] = nn; /* the output stays alive */
+    for (int i = 0; i < nn; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++) {
+            int r = root[m->nodes[i].in[k]];
+            if (last[r] < i) last[r] = i;
+        }
+    for (int i = 0; i < nn; i++)
+        if (root[i] != i && last[root[i]] < last[i]) last[root[i]] = last[i];
+    size_t top = 0;
+    int n_live = 0;
+    for (int i = 0; i < nn; i++) {
+        if (root[i] != i) continue;
+        /* drop buffers whose last reader ran before node i */
+        int w = 0;
+        for (int k = 0; k < n_live; k++)
+            if (last[live[k]] >= i) live[w++] = live[k];
+        n_live = w;
+        /* first fit: lowest offset with a gap of size[i] among live buffers */
+        size_t cand = 0;
+        for (;;) {
+            int moved = 0;
+            for (int k = 0; k < n_live; k++) {
+                int b = live[k];
+                size_t s1 = (size[b] + 15) & ~(size_t)15;
+                if (cand < off[b] + s1 && off[b] < cand + size[i]) {
+                    cand = off[b] + s1;
+                    moved = 1;
+                }
+            }
+            if (!moved) break;
+        }
+        off[i] = cand;
+        size_t end = cand + ((size[i] + 15) & ~(size_t)15);
+        if (end > top) top = end;
+        live[n_live++] = i;
+    }
+    e->arena_bytes = top * sizeof(float);
+    e->arena = own(e, e->arena_bytes);
+    int rc = TX_OK;
+    if (!e->arena) rc = tx_err_set(err, TX_ENOMEM, "out of memory (activations, %zu bytes)", e->arena_bytes);
+    else
+        for (int i = 0; i < nn; i++) e->act[i] = (float *)e->arena + off[root[i]];
+    free(last); free(root); free(off); free(size); free(live);
+    return rc;
+}
+
+int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_exec **out,
+                   tx_err *err) {
+    *out = NULL;
+    if (m->n_nodes < 2 || max_batch < 1)
+        return tx_err_set(err, TX_EINVAL, "executor: empty model or batch %d", max_batch);
+    tx_exec *e = calloc(1, sizeof *e);
+    if (!e) return tx_err_set(err, TX_ENOMEM, "out of memory (executor)");
+    e->m = m;
+    e->max_batch = max_batch;
+    e->training = training;
+    tx_rng_seed(&e->rng, seed);
+    int nn = m->n_nodes;
+    e->act = calloc((size_t)nn, sizeof(float *));
+    e->grad = calloc((size_t)nn, sizeof(float *));
+    e->grad_set = calloc((size_t)nn, 1);
+    e->bn_mean = calloc((size_t)nn, sizeof(float *));
+    e->bn_invstd = calloc((size_t)nn, sizeof(float *));
+    e->argmax = calloc((size_t)nn, sizeof(int32_t *));
+    e->mask = calloc((size_t)nn, sizeof(uint8_t *));
+    e->pgrad = calloc((size_t)m->n_params + 1, sizeof(float *));
+    if (!e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+        !e->mask || !e->pgrad)
+        goto nomem;
+
+    size_t scratch = 0, biggest = 0;
+    for (int i = 0; i < nn; i++) {
+        const tx_node *nd = &m->nodes[i];
+        size_t f = node_floats(nd, max_batch);
+        if (f > biggest) biggest = f;
+        if (nd->op == TX_OP_CONV2D) {
+            tx_conv_shape s = conv_shape(m, nd, max_batch);
+            size_t sc = tx_conv2d_scratch_floats(&s);
+            if (sc > scratch) scratch = sc;
+        }
+    }
+    if (!(e->scratch = own(e, (scratch + 16) * sizeof(float)))) goto nomem;
+    if (!(e->input = own(e, node_floats(&m->nodes[0], max_batch) * sizeof(float)))) goto nomem;
+
+    if (!training) {
+        int rc = plan_inference(e, err);
+        if (rc) { tx_exec_free(e); return rc; }
+    } else {
+        if (!(e->tmp = own(e, biggest * sizeof(float)))) goto nomem;
+        for (int i = 0; i < nn; i++) {
+            const tx_node *nd = &m->nodes[i];
+            size_t f = node_floats(nd, max_batch);
+            if (i == 0) e->act[i] = e->input;
+            else if (aliases_input(nd, 1)) e->act[i] = e->act[nd->in[0]];
+            else if (!(e->act[i] = own(e, f * sizeof(float)))) goto nomem;
+            if (i > 0 && !(e->grad[i] = own(e, f * sizeof(float)))) goto nomem;
+            if (nd->op == TX_OP_BATCHNORM) {
+                if (!(e->bn_mean[i] = own(e, (size_t)nd->oc * sizeof(float)))) goto nomem;
+                if (!(e->bn_invstd[i] = own(e, (size_t)nd->oc * sizeof(float)))) goto nomem;
+            } else if (nd->op == TX_OP_MAXPOOL) {
+                if (!(e->argmax[i] = own(e, f * sizeof(int32_t)))) goto nomem;
+            } else if (nd->op == TX_OP_DROPOUT) {
+                if (!(e->mask[i] = own(e, f))) goto nomem;
+            }
+        }
+        for (int p = 0; p < m->n_params; p++)
+            if (m->params[p].trainable &&
+                !(e->pgrad[p] = own(e, tx_tensor_nbytes(&m->params[p].t))))
+                goto nomem;
+    }
+    *out = e;
+    return TX_OK;
+nomem:
+    tx_exec_free(e);
+    return tx_err_set(err, TX_ENOMEM, "out of memory creating the executor (batch %d)", max_batch);
+}
+
+size_t tx_exec_peak_bytes(const tx_exec *e) { return e->peak_bytes; }
+void tx_exec_seed(tx_exec *e, uint64_t seed) { tx_rng_seed(&e->rng, seed); }
+float *tx_exec_param_grad(tx_exec *e, int i) {
+    return (i >= 0 && i < e->m->n_params) ? e->pgrad[i] : NULL;
+}
+const float *tx_exec_node_output(tx_exec *e, int node) {
+    return (node >= 0 && node < e->m->n_nodes) ? e->act[node] : NULL;
+}
+
+static float *P(tx_exec *e, const tx_node *nd, int k) {
+    return k < nd->n_param ? (float *)e->m->params[nd->param[k]].t.data : NULL;
+}
+
+const float *tx_exec_forward(tx_exec *e, const float *input, int n) {
+    tx_model *m = e->m;
+    if (n < 1) n = 1;
+    if (n > e->max_batch) n = e->max_batch;
+    e->n = n;
+    const tx_node *in0 = &m->nodes[0];
+    memcpy(e->act[0], input, node_floats(in0, n) * sizeof(float));
+    for (int i = 1; i < m->n_nodes; i++) {
+        const tx_node *nd = &m->nodes[i];
+        float *y = e->act[i];
+        const float *x = e->act[nd->in[0]];
+        const tx_node *a = &m->nodes[nd->in[0]];
+        int64_t cnt = (int64_t)node_floats(nd, n);
+        switch (nd->op) {
+        case TX_OP_CONV2D: {
+            tx_conv_shape s = conv_shape(m, nd, n);
+            tx_conv2d_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, &s, e->scratch);
+            break;
+        }
+        case TX_OP_BATCHNORM: {
+            int64_t rows = (int64_t)n * nd->oh * nd->ow;
+            if (e->training)
+                tx_batchnorm_forward_train(y, e->bn_mean[i], e->bn_invstd[i], P(e, nd, 2),
+                                           P(e, nd, 3), x, P(e, nd, 0), P(e, nd, 1), rows,
+                                           nd->oc, nd->eps, nd->momentum);
+            else
+                tx_batchnorm_forward_eval(y, x, P(e, nd, 0), P(e, nd, 1), P(e, nd, 2),
+                                          P(e, nd, 3), rows, nd->oc, nd->eps);
+            break;
+        }
+        case TX_OP_RELU: tx_relu_forward(y, x, cnt); break;
+        case TX_OP_MAXPOOL: {
+            tx_pool_shape s = pool_shape(m, nd, n);
+            tx_maxpool_forward(y, e->training ? e->argmax[i] : NULL, x, &s);
+            break;
+        }
+        case TX_OP_AVGPOOL: {
+            tx_pool_shape s = pool_shape(m, nd, n);
+            tx_avgpool_forward(y, x, &s);
+            break;
+        }
+        case TX_OP_GLOBAL_AVGPOOL:
+            tx_global_avgpool_forward(y, x, n, a->oh * a->ow, a->oc);
+            break;
+        case TX_OP_LINEAR:
+            tx_linear_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, n, a->oc, nd->oc);
+            break;
+        case TX_OP_DROPOUT:
+            if (e->training) tx_dropout_forward(y, e->mask[i], x, cnt, nd->p, &e->rng);
+            else if (y != x) memcpy(y, x, (size_t)cnt * sizeof(float));
+            break;
+        case TX_OP_FLATTEN:
+            if (y != x) memcpy(y, x, (size_t)cnt * sizeof(float));
+            break;
+        case TX_OP_ADD: tx_add_forward(y, x, e->act[nd->in[1]], cnt); break;
+        case TX_OP_INPUT:
+        case TX_OP_COUNT: break;
+        }
+    }
+    return e->act[m->n_nodes - 1];
+}
+
+/* Where the gradient for node j goes: straight into its buffer the first time,
+ * into tmp (then added) when another consumer already wrote it. NULL: not needed. */
+static float *grad_target(tx_exec *e, int j) {
+    if (j == 0) return NULL;
+    return e->grad_set[j] ? e->tmp : e->grad[j];
+}
+
+static void grad_done(tx_exec *e, int j, float *dst) {
+    if (!dst) return;
+    if (dst == e->tmp) {
+        float *g = e->grad[j];
+        int64_t cnt = (int64_t)node_floats(&e->m->nodes[j], e->n);
+        for (int64_t k = 0; k < cnt; k++) g[k] += dst[k];
+    }
+    e->grad_set[j] = 1;
+}
+
+void tx_exec_backward(tx_exec *e, const float *dout) {
+    tx_model *m = e->m;
+    int n = e->n, last = m->n_nodes - 1;
+    memset(e->grad_set, 0, (size_t)m->n_nodes);
+    memcpy(e->grad[last], dout, node_floats(&m->nodes[last], n) * sizeof(float));
+    e->grad_set[last] = 1;
+    for (int i = last; i >= 1; i--) {
+        if (!e->grad_set[i]) continue;
+        const tx_node *nd = &m->nodes[i];
+        const float *dy = e->grad[i];
+        int j = nd->in[0];
+        const tx_node *a = &m->nodes[j];
+        const float *x = e->act[j];
+        int64_t cnt = (int64_t)node_floats(nd, n);
+        float *dx = grad_target(e, j);
+        switch (nd->op) {
+        case TX_OP_CONV2D: {
+            tx_conv_shape s = conv_shape(m, nd, n);
+            tx_conv2d_backward(dx, e->pgrad[nd->param[0]], nd->bias ? e->pgrad[nd->param[1]] : NULL,
+                               dy, x, P(e, nd, 0), &s, e->scratch);
+            break;
+        }
+        case TX_OP_BATCHNORM: {
+            int64_t rows = (int64_t)n * nd->oh * nd->ow;
+            tx_batchnorm_backward(dx ? dx : e->tmp, e->pgrad[nd->param[0]], e->pgrad[nd->param[1]],
+                                  dy, x, P(e, nd, 0), e->bn_mean[i], e->bn_invstd[i], rows, nd->oc);
+            break;
+        }
+        case TX_OP_RELU:
+            if (dx) tx_relu_backward(dx, dy, e->act[i], cnt);
+            break;
+        case TX_OP_MAXPOOL: {
+            tx_pool_shape s = pool_shape(m, nd, n);
+            if (dx) tx_maxpool_backward(dx, dy, e->argmax[i], &s);
+            break;
+        }
+        case TX_OP_AVGPOOL: {
+            tx_pool_shape s = pool_shape(m, nd, n);
+            if (dx) tx_avgpool_backward(dx, dy, &s);
+            break;
+        }
+        case TX_OP_GLOBAL_AVGPOOL:
+            if (dx) tx_global_avgpool_backward(dx, dy, n, a->oh * a->ow, a->oc);
+            break;
+        case TX_OP_LINEAR:
+            tx_linear_backward(dx, e->pgrad[nd->param[0]], nd->bias ? e->pgrad[nd->param[1]] : NULL,
+                               dy, x, P(e, nd, 0), n, a->oc, nd->oc);
+            break;
+        case TX_OP_DROPOUT:
+            if (dx) tx_dropout_backward(dx, dy, e->mask[i], cnt, nd->p);
+            break;
+        case TX_OP_FLATTEN:
+            if (dx) memcpy(dx, dy, (size_t)cnt * sizeof(float));
+            break;
+        case TX_OP_ADD: {
+            if (dx) memcpy(dx, dy, (size_t)cnt * sizeof(float));
+            grad_done(e, j, dx);
+            int j2 = nd->in[1];
+            float *dx2 = grad_target(e, j2);
+            if (dx2) memcpy(dx2, dy, (size_t)cnt * sizeof(float));
+            grad_done(e, j2, dx2);
+            continue;
+        }
+        case TX_OP_INPUT:
+        case TX_OP_COUNT: break;
+        }
+        grad_done(e, j, dx);
+    }
+}
