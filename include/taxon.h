@@ -65,6 +65,9 @@ typedef struct tx_prediction {
 int tx_predict_file(tx_session *s, const char *path, int k, tx_prediction *out,
                     int *n_out, tx_err *err);
 
+/* The best min(k, n) of n scores, best first; ties go to the lower index. */
+void tx_topk(const float *scores, int n, int k, tx_prediction *out);
+
 #ifdef __cplusplus
 }
 #endif

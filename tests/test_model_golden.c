@@ -71,7 +71,7 @@ static void check_arch(const char *arch) {
     CHECK_OK(tx_exec_create(m, batch, 0, 0, &ei, &err), &err);
     const float *lo = tx_exec_forward(ei, (const float *)x->data, batch);
     CHECK(tu_close("eval logits after training", lo, (const float *)le->data, batch * classes, 1e-4f, 1e-3f), "eval");
-    printf("  inference peak memory %zu bytes vs training executor\n", tx_exec_peak_bytes(ei));
+    printf("  inference executor: %zu bytes (planned activations + scratch)\n", tx_exec_peak_bytes(ei));
     tx_exec_free(ei);
     free(probs);
     free(dl);

@@ -1,0 +1,42 @@
+/* taxon.c - the command-line tool's entry point: dispatches to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name, *summary;
+    int (*fn)(int, char **);
+} cmds[] = {
+    {"train", "train a classifier (Fashion-MNIST or any IDX data set)", cmd_train},
+    {"eval", "accuracy, per-class precision/recall/F1, confusion matrix", cmd_eval},
+    {"predict", "classify image files (PNG, JPEG, BMP, PGM/PPM)", cmd_predict},
+    {"info", "architecture, parameters, FLOPs, classes, preprocessing, provenance", cmd_info},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "taxon %s - image classification in C\n\nusage: taxon COMMAND [options]\n\ncommands:\n",
+            TAXON_VERSION);
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(f, "\nRun 'taxon COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("taxon %s\n", TAXON_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "taxon: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
