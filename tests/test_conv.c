@@ -1,0 +1,300 @@
+/* test_conv.c - fast conv2d kernels against the _ref twins, finite-difference checks of
+ * the _ref backward, shape validation, determinism. */
+#include "ops/ops.h"
+#include "testutil.h"
+
+#include <omp.h>
+
+typedef struct {
+    const char *name;
+    int n, h, w, c, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups;
+    int oh, ow; /* 0: computed from the padding */
+    int bias;
+} conv_case;
+
+static const conv_case CASES[] = {
+    /* name              n  h  w   c  oc kh kw sh sw pt pl pb pr dh dw  g  oh ow bias */
+    {"3x3 same",         2, 7, 6,  5,  7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+    {"3x3 valid c32",    3, 9, 9, 32, 64, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
+    {"3x3 s2 p1",        1, 11, 10, 6, 8, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+    {"3x3 s2 asym pad",  3, 9, 8,  4,  5, 3, 3, 2, 2, 0, 1, 2, 1, 1, 1, 1, 0, 0, 0},
+    {"tflite same oh",   2, 8, 7,  3,  4, 3, 3, 2, 2, 0, 1, 0, 0, 1, 1, 1, 4, 4, 1},
+    {"dilation 2",       2, 10, 9, 5,  6, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 1, 0, 0, 1},
+    {"dil 2 stride 2",   1, 13, 12, 3, 4, 3, 3, 2, 2, 1, 2, 0, 1, 2, 2, 1, 0, 0, 1},
+    {"groups 2",         3, 6, 7,  8,  6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2, 0, 0, 1},
+    {"groups 4 s2",      2, 9, 9, 16, 12, 3, 3, 2, 2, 1, 1, 0, 0, 1, 1, 4, 0, 0, 0},
+    {"depthwise 24",     2, 7, 8, 24, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 24, 0, 0, 1},
+    {"depthwise 37 s2",  3, 9, 7, 37, 37, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 37, 0, 0, 1},
+    {"depthwise 80 5x5", 1, 9, 9, 80, 80, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 80, 0, 0, 0},
+    {"depthwise 64 dil", 2, 8, 8, 64, 64, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 64, 0, 0, 1},
+    {"depthwise asym",   1, 8, 9, 16, 16, 3, 3, 2, 2, 0, 0, 1, 1, 1, 1, 16, 0, 0, 1},
+    {"chan mult 2",      2, 6, 5,  3,  6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 0, 1},
+    {"chan mult 16",     1, 6, 6,  2, 32, 3, 3, 1, 1, 1, 0, 1, 2, 1, 1, 2, 0, 0, 1},
+    {"c1 -> 32 (conv1)", 3, 10, 9, 1, 32, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
+    {"c1 -> 5",          1, 7, 7,  1,  5, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+    {"1x1",              3, 5, 4, 12, 10, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
+    {"1x1 groups 2",     2, 4, 5, 12, 10, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 2, 0, 0, 1},
+    {"1x1 stride 2",     2, 7, 6, 16, 20, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0},
+    {"1x1 padded",       1, 4, 4,  5,  3, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0, 1},
+    {"5x4 s(2,1) d(1,2)", 2, 11, 12, 6, 9, 5, 4, 2, 1, 2, 1, 1, 3, 1, 2, 1, 0, 0, 1},
+    {"pad > kernel",     1, 5, 4,  3,  4, 2, 2, 1, 1, 3, 3, 3, 3, 1, 1, 1, 0, 0, 1},
+    {"7x7 s2 rgb",       1, 20, 19, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1, 0, 0, 0},
+    {"batch 1 odd",      1, 5, 3,  7, 11, 3, 2, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1},
+    /* several im2col chunks, boundaries inside images */
+    {"chunks c32",       3, 30, 30, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+    {"chunks c64 valid", 2, 26, 26, 64, 24, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
+    {"chunks g2 s2",     2, 40, 38, 32, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 0, 0, 1},
+    {"chunks 1x1",       2, 40, 40, 48, 16, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
+    {"chunks depthwise", 2, 40, 40, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, 0, 0, 1},
+};
+
+static int make_shape(const conv_case *k, tx_conv_shape *s, tx_err *err) {
+    *s = (tx_conv_shape){.n = k->n, .h = k->h, .w = k->w, .c = k->c, .oc = k->oc,
+                         .kh = k->kh, .kw = k->kw, .sh = k->sh, .sw = k->sw,
+                         .pad_t = k->pt, .pad_l = k->pl, .pad_b = k->pb, .pad_r = k->pr,
+                         .dh = k->dh, .dw = k->dw, .groups = k->groups, .oh = k->oh,
+                         .ow = k->ow};
+    return tx_conv_shape_init(s, err);
+}
+
+static float *rnd(int64_t n, tx_rng *r) {
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = 2.0f * tx_rng_uniform(r) - 1.0f;
+    return p;
+}
+
+static float *nans(int64_t n) {
+    float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = NAN;
+    return p;
+}
+
+/* Scratch of exactly the announced size plus a guard tail that must stay intact. */
+enum { GUARD = 64 };
+static float *scratch_alloc(size_t n) {
+    float *p = malloc(sizeof(float) * (n + GUARD));
+    for (size_t i = 0; i < n + GUARD; i++) p[i] = i < n ? NAN : -7.0f;
+    return p;
+}
+static int guard_ok(const float *p, size_t n) {
+    for (size_t i = n; i < n + GUARD; i++)
+        if (p[i] != -7.0f) return 0;
+    return 1;
+}
+
+static double g_worst_fwd, g_worst_dx, g_worst_dw, g_worst_db;
+
+static void track(double *worst, const float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= *worst)) *worst = d;
+    }
+}
+
+static void check_case(const conv_case *k) {
+    tx_err err = {0};
+    tx_conv_shape s;
+    CHECK_OK(make_shape(k, &s, &err), &err);
+    tx_rng r;
+    tx_rng_seed(&r, (uint64_t)(k->n * 131 + k->h * 17 + k->c * 7 + k->oc + k->groups * 1000));
+    int64_t nx = (int64_t)s.n * s.h * s.w * s.c, ny = (int64_t)s.n * s.oh * s.ow * s.oc;
+    int64_t nw = (int64_t)s.oc * s.kh * s.kw * (s.c / s.groups);
+    float *x = rnd(nx, &r), *w = rnd(nw, &r), *b = k->bias ? rnd(s.oc, &r) : NULL;
+    float *dy = rnd(ny, &r);
+    float *y_ref = nans(ny), *dx_ref = nans(nx), *dw_ref = nans(nw), *db_ref = nans(s.oc);
+    tx_conv2d_forward_ref(y_ref, x, w, b, &s);
+    tx_conv2d_backward_ref(dx_ref, dw_ref, db_ref, dy, x, w, &s);
+
+    size_t ns = tx_conv2d_scratch_floats(&s);
+    float *scratch = scratch_alloc(ns);
+    float *y = nans(ny), *y2 = nans(ny), *dx = nans(nx), *dx2 = nans(nx);
+    float *dw = nans(nw), *dw2 = nans(nw), *db = nans(s.oc), *db2 = nans(s.oc);
+    int terms_fwd = s.kh * s.kw * (s.c / s.groups);
+    int64_t terms_dw = (int64_t)s.n * s.oh * s.ow;
+    int terms_dx = s.kh * s.kw * (s.oc / s.groups);
+    char what[160];
+    static const int threads[] = {1, 2, 3};
+    for (int ti = 0; ti < 3; ti++) {
+        omp_set_num_threads(threads[ti]);
+        tx_conv2d_forward(y, x, w, b, &s, scratch);
+        snprintf(what, sizeof what, "%s fwd t%d", k->name, threads[ti]);
+        CHECK(tu_close(what, y, y_ref, ny, 1e-6f * terms_fwd, 1e-5f), "%s", what);
+        tx_conv2d_forward(y2, x, w, b, &s, scratch);
+        CHECK(memcmp(y, y2, sizeof(float) * (size_t)ny) == 0, "%s: forward not repeatable", what);
+        track(&g_worst_fwd, y, y_ref, ny);
+
+        tx_conv2d_backward(dx, dw, k->bias ? db : NULL, dy, x, w, &s, scratch);
+        snprintf(what, sizeof what, "%s dx t%d", k->name, threads[ti]);
+        CHECK(tu_close(what, dx, dx_ref, nx, 1e-6f * terms_dx, 1e-5f), "%s", what);
+        snprintf(what, sizeof what, "%s dw t%d", k->name, threads[ti]);
+        CHECK(tu_close(what, dw, dw_ref, nw, 1e-6f * (float)terms_dw, 1e-5f), "%s", what);
+        if (k->bias) {
+            snprintf(what, sizeof what, "%s db t%d", k->name, threads[ti]);
+            CHECK(tu_close(what, db, db_ref, s.oc, 1e-6f * (float)terms_dw, 1e-5f), "%s", what);
+            track(&g_worst_db, db, db_ref, s.oc);
+        }
+        track(&g_worst_dx, dx, dx_ref, nx);
+        track(&g_worst_dw, dw, dw_ref, nw);
+        /* again, and without dx: dw/db bit-identical to the first run */
+        tx_conv2d_backward(dx2, dw2, k->bias ? db2 : NULL, dy, x, w, &s, scratch);
+        CHECK(memcmp(dx, dx2, sizeof(float) * (size_t)nx) == 0, "%s: dx not repeatable", k->name);
+        CHECK(memcmp(dw, dw2, sizeof(float) * (size_t)nw) == 0, "%s: dw not repeatable", k->name);
+        for (int64_t i = 0; i < nw; i++) dw2[i] = NAN;
+        tx_conv2d_backward(NULL, dw2, k->bias ? db2 : NULL, dy, x, w, &s, scratch);
+        CHECK(memcmp(dw, dw2, sizeof(float) * (size_t)nw) == 0,
+              "%s: dw differs when dx is not wanted", k->name);
+        if (k->bias)
+            CHECK(memcmp(db, db2, sizeof(float) * (size_t)s.oc) == 0, "%s: db not repeatable",
+                  k->name);
+        CHECK(guard_ok(scratch, ns), "%s: wrote past the scratch it asked for (%zu floats)",
+              k->name, ns);
+    }
+    omp_set_num_threads(2);
+    free(x); free(w); free(b); free(dy); free(y_ref); free(dx_ref); free(dw_ref); free(db_ref);
+    free(scratch); free(y); free(y2); free(dx); free(dx2); free(dw); free(dw2); free(db); free(db2);
+}
+
+static void test_fast_vs_ref(void) {
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) check_case(&CASES[i]);
+    printf("  largest |diff| fast vs ref: fwd %.3g  dx %.3g  dw %.3g  db %.3g\n", g_worst_fwd,
+           g_worst_dx, g_worst_dw, g_worst_db);
+}
+
+/* ---- finite differences on the reference backward -------------------------------- */
+
+/* L = sum(y * g), in double. */
+static double loss(const float *x, const float *w, const float *b, const float *g,
+                   const tx_conv_shape *s, float *y) {
+    tx_conv2d_forward_ref(y, x, w, b, s);
+    double l = 0;
+    for (int64_t i = 0; i < (int64_t)s->n * s->oh * s->ow * s->oc; i++) l += (double)y[i] * g[i];
+    return l;
+}
+
+/* The convolution is linear in x, w and b, so a central difference with a large step
+ * is exact up to rounding: this checks the reference gradients to ~1e-6. */
+static int fd_param(const char *what, float *p, int64_t n, const float *grad, const float *x,
+                    const float *w, const float *b, const float *g, const tx_conv_shape *s,
+                    float *y) {
+    const float eps = 0.5f;
+    float *num = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        float keep = p[i];
+        p[i] = keep + eps;
+        double lp = loss(x, w, b, g, s, y);
+        p[i] = keep - eps;
+        double lm = loss(x, w, b, g, s, y);
+        p[i] = keep;
+        num[i] = (float)((lp - lm) / (2.0 * eps));
+    }
+    int ok = tu_close(what, grad, num, n, 2e-5f, 1e-5f);
+    free(num);
+    return ok;
+}
+
+static void test_fd_reference(void) {
+    static const conv_case fd[] = {
+        {"fd 3x3 s2 asym", 2, 5, 4, 4, 6, 3, 3, 2, 1, 1, 0, 1, 2, 1, 1, 2, 0, 0, 1},
+        {"fd dil2",        1, 6, 5, 3, 2, 2, 3, 1, 2, 1, 2, 0, 1, 2, 1, 1, 0, 0, 1},
+        {"fd depthwise",   2, 4, 5, 3, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 0, 1},
+        {"fd 1x1",         1, 3, 3, 4, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
+    };
+    for (size_t ci = 0; ci < sizeof fd / sizeof *fd; ci++) {
+        tx_err err = {0};
+        tx_conv_shape s;
+        CHECK_OK(make_shape(&fd[ci], &s, &err), &err);
+        tx_rng r;
+        tx_rng_seed(&r, 1000 + ci);
+        int64_t nx = (int64_t)s.n * s.h * s.w * s.c, ny = (int64_t)s.n * s.oh * s.ow * s.oc;
+        int64_t nw = (int64_t)s.oc * s.kh * s.kw * (s.c / s.groups);
+        float *x = rnd(nx, &r), *w = rnd(nw, &r), *b = rnd(s.oc, &r), *g = rnd(ny, &r);
+        float *dx = nans(nx), *dw = nans(nw), *db = nans(s.oc), *y = nans(ny);
+        tx_conv2d_backward_ref(dx, dw, db, g, x, w, &s);
+        char what[96];
+        snprintf(what, sizeof what, "%s d/dx", fd[ci].name);
+        CHECK(fd_param(what, x, nx, dx, x, w, b, g, &s, y), "%s", what);
+        snprintf(what, sizeof what, "%s d/dw", fd[ci].name);
+        CHECK(fd_param(what, w, nw, dw, x, w, b, g, &s, y), "%s", what);
+        snprintf(what, sizeof what, "%s d/db", fd[ci].name);
+        CHECK(fd_param(what, b, s.oc, db, x, w, b, g, &s, y), "%s", what);
+        free(x); free(w); free(b); free(g); free(dx); free(dw); free(db); free(y);
+    }
+}
+
+/* ---- shapes ------------------------------------------------------------------------- */
+
+static void test_shape_init(void) {
+    tx_err err = {0};
+    tx_conv_shape base = {.n = 2, .h = 28, .w = 28, .c = 1, .oc = 32, .kh = 3, .kw = 3,
+                          .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1};
+    tx_conv_shape s = base;
+    CHECK_OK(tx_conv_shape_init(&s, &err), &err);
+    CHECK(s.oh == 26 && s.ow == 26, "oh=%d ow=%d, want 26", s.oh, s.ow);
+
+    s = base;
+    s.h = 9; s.w = 8; s.sh = s.sw = 2; s.pad_t = 1; s.pad_b = 0; s.pad_l = 2; s.pad_r = 1;
+    CHECK_OK(tx_conv_shape_init(&s, &err), &err);
+    /* (9+1+0-3)/2+1 = 4, (8+2+1-3)/2+1 = 5 */
+    CHECK(s.oh == 4 && s.ow == 5, "asym: oh=%d ow=%d, want 4 5", s.oh, s.ow);
+
+    /* TFLite SAME: oh given, trailing padding implied */
+    s = base;
+    s.h = s.w = 8; s.sh = s.sw = 2; s.oh = s.ow = 4; s.pad_t = s.pad_l = 0;
+    CHECK_OK(tx_conv_shape_init(&s, &err), &err);
+    CHECK(s.pad_b == 1 && s.pad_r == 1, "implied pad_b=%d pad_r=%d, want 1", s.pad_b, s.pad_r);
+
+    /* dilation: effective kernel 5 */
+    s = base;
+    s.h = s.w = 7; s.dh = s.dw = 2;
+    CHECK_OK(tx_conv_shape_init(&s, &err), &err);
+    CHECK(s.oh == 3 && s.ow == 3, "dilated oh=%d, want 3", s.oh);
+
+    struct { const char *why; tx_conv_shape s; } bad[] = {
+        {"groups", {.n = 1, .h = 5, .w = 5, .c = 6, .oc = 4, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                    .dh = 1, .dw = 1, .groups = 4}},
+        {"oc % groups", {.n = 1, .h = 5, .w = 5, .c = 4, .oc = 6, .kh = 3, .kw = 3, .sh = 1,
+                         .sw = 1, .dh = 1, .dw = 1, .groups = 4}},
+        {"stride 0", {.n = 1, .h = 5, .w = 5, .c = 4, .oc = 4, .kh = 3, .kw = 3, .sh = 0,
+                      .sw = 1, .dh = 1, .dw = 1, .groups = 1}},
+        {"kernel > input", {.n = 1, .h = 2, .w = 5, .c = 4, .oc = 4, .kh = 3, .kw = 3, .sh = 1,
+                            .sw = 1, .dh = 1, .dw = 1, .groups = 1}},
+        {"negative pad", {.n = 1, .h = 5, .w = 5, .c = 4, .oc = 4, .kh = 3, .kw = 3, .sh = 1,
+                          .sw = 1, .dh = 1, .dw = 1, .groups = 1, .pad_l = -1}},
+        {"oh vs pad_b", {.n = 1, .h = 5, .w = 5, .c = 4, .oc = 4, .kh = 3, .kw = 3, .sh = 1,
+                         .sw = 1, .dh = 1, .dw = 1, .groups = 1, .pad_b = 1, .oh = 5}},
+        {"oh too small", {.n = 1, .h = 9, .w = 5, .c = 4, .oc = 4, .kh = 3, .kw = 3, .sh = 1,
+                          .sw = 1, .dh = 1, .dw = 1, .groups = 1, .oh = 3}},
+        {"n 0", {.n = 0, .h = 5, .w = 5, .c = 4, .oc = 4, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                 .dh = 1, .dw = 1, .groups = 1}},
+        {"huge", {.n = 1 << 20, .h = 1 << 12, .w = 1 << 12, .c = 64, .oc = 4, .kh = 3, .kw = 3,
+                  .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1}},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err.msg[0] = 0;
+        int rc = tx_conv_shape_init(&bad[i].s, &err);
+        CHECK(rc == TX_ESHAPE, "%s: rc=%d, want TX_ESHAPE", bad[i].why, rc);
+        CHECK(err.msg[0] && strstr(err.msg, "conv2d"), "%s: message '%s'", bad[i].why, err.msg);
+    }
+}
+
+/* Scratch stays bounded when the batch grows. */
+static void test_scratch_bounded(void) {
+    tx_err err = {0};
+    tx_conv_shape s = {.n = 256, .h = 26, .w = 26, .c = 32, .oc = 64, .kh = 3, .kw = 3,
+                       .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1};
+    CHECK_OK(tx_conv_shape_init(&s, &err), &err);
+    size_t a = tx_conv2d_scratch_floats(&s);
+    s.n = 4096; s.oh = s.ow = 0;
+    CHECK_OK(tx_conv_shape_init(&s, &err), &err);
+    size_t b = tx_conv2d_scratch_floats(&s);
+    CHECK(a == b && a < ((size_t)8 << 20), "scratch grows with batch: %zu -> %zu", a, b);
+    printf("  scratch for 26x26x32 -> 64 3x3: %zu floats at any batch\n", a);
+}
+
+int main(void) {
+    RUN(test_shape_init);
+    RUN(test_scratch_bounded);
+    RUN(test_fd_reference);
+    RUN(test_fast_vs_ref);
+    TEST_MAIN_END();
+}
