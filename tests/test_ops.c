@@ -557,6 +557,27 @@ static void test_maxpool_padding_never_wins(void) {
     CHECK(isnan(y[0]), "NaN in the window should give NaN, got %g", y[0]);
 }
 
+static void test_maxpool_ties(void) {
+    /* Few distinct values: ties everywhere. PyTorch keeps the first position in scan
+     * order (rows, then columns), and so must we. */
+    tx_pool_shape s = pool_shape(2, 7, 7, 5, 3, 2, 1, 1, 1, 1, 1);
+    tx_err err = {0};
+    CHECK_OK(tx_pool_shape_init(&s, &err), &err);
+    long nin = (long)s.n * s.h * s.w * s.c, nout = (long)s.n * s.oh * s.ow * s.c;
+    float *x = fa(nin), *y = fa(nout), *y2 = fa(nout);
+    int32_t *am = calloc((size_t)nout, 4), *am2 = calloc((size_t)nout, 4);
+    tx_rng r;
+    tx_rng_seed(&r, 35);
+    for (long i = 0; i < nin; i++) x[i] = (float)tx_rng_below(&r, 3);
+    tx_maxpool_forward(y, am, x, &s);
+    maxpool_ref(y2, am2, x, &s);
+    long bad = 0;
+    for (long i = 0; i < nout; i++) bad += am[i] != am2[i];
+    CHECK(tu_close("maxpool ties y", y, y2, nout, 0, 0), "y");
+    CHECK(bad == 0, "%ld argmax entries are not the first maximum", bad);
+    free(x), free(y), free(y2), free(am), free(am2);
+}
+
 static void test_avgpool(void) {
     pool_case("k3s2p1 incl n2 7x5 c3", pool_shape(2, 7, 5, 3, 3, 2, 1, 1, 1, 1, 1), 0, 40);
     pool_case("k3s2p1 excl n2 7x5 c3", pool_shape(2, 7, 5, 3, 3, 2, 1, 1, 1, 1, 0), 0, 41);
@@ -847,6 +868,7 @@ int main(void) {
     RUN(test_pool_shape_init);
     RUN(test_maxpool);
     RUN(test_maxpool_padding_never_wins);
+    RUN(test_maxpool_ties);
     RUN(test_avgpool);
     RUN(test_global_avgpool);
     RUN(test_linear);
