@@ -264,9 +264,10 @@ static int decode_bmp(const uint8_t *buf, size_t size, const char *name, tx_imag
     uint64_t need = stride * (uint64_t)h;
     if (data_off > size || need > size - data_off)
         return tx_err_set(err, TX_EFORMAT,
-                          "%s: BMP pixel data at offset %u needs %llu bytes, file has %llu",
-                          name, data_off, (unsigned long long)need,
-                          (unsigned long long)(data_off > size ? 0 : size - data_off));
+                          "%s: BMP pixel data at offset %u needs %llu bytes, file has %zu "
+                          "(%zu after the offset)",
+                          name, data_off, (unsigned long long)need, size,
+                          data_off > size ? (size_t)0 : size - data_off);
 
     int c = gray ? 1 : 3;
     int rc = img_alloc(out, (uint64_t)w, (uint64_t)h, c, name, "BMP", err);
@@ -398,8 +399,9 @@ static int decode_pnm(const uint8_t *buf, size_t size, const char *name, tx_imag
         uint64_t need = nsamp * (uint64_t)bytes;
         if (need > size - r.pos)
             return tx_err_set(err, TX_EFORMAT,
-                              "%s: %s pixel data at offset %zu needs %llu bytes, file has %zu",
-                              name, fmt, r.pos, (unsigned long long)need, size - r.pos);
+                              "%s: %s pixel data at offset %zu needs %llu bytes, file has "
+                              "%zu (%zu after the offset)",
+                              name, fmt, r.pos, (unsigned long long)need, size, size - r.pos);
     }
     int rc = img_alloc(out, v[0], v[1], c, name, fmt, err);
     if (rc) return rc;
