@@ -220,6 +220,24 @@ static const bad_case bad_cases[] = {
     {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
      "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
      8, "'w'", "twice"},
+    /* cJSON would hand these back as integral doubles; the reference rejects them. */
+    {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4.0],\"data_offsets\":[0,16]}}", 16, "'4.0'",
+     "plain"},
+    {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4e0]}}", 4, "'4e0'",
+     "plain"},
+    {"{\"w\":{\"dtype\":\"F32\",\"shape\":[-0],\"data_offsets\":[0,0]}}", 0, "'-0'", "plain"},
+    {"{\"w\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}", 4, "'01'", "plain"},
+    {"{\"w\":{\"dtype\":\"U8\",\"shape\":[9007199254740993],"
+     "\"data_offsets\":[0,9007199254740993]}}",
+     4, "'w'", "shape[0]"},
+    {"{\"w\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[9007199254740993,"
+     "9007199254740993]}}",
+     4, "'w'", "data_offsets"},
+    {"{\"a\tb\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "raw control",
+     NULL},
+    {"{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0, "u0000",
+     NULL},
+    {"{\"__metadata__\":{\"k\":\"line\nbreak\"}}", 0, "raw control", NULL},
     {"{\"__metadata__\":[1]}", 0, "__metadata__", "not an object"},
     {"{\"__metadata__\":{\"k\":1}}", 0, "'k'", "not a string"},
     {"{\"__metadata__\":{\"k\":\"a\",\"k\":\"b\"}}", 0, "'k'", "twice"},
@@ -330,6 +348,10 @@ static void test_accepts(void) {
          "\"b\":{\"shape\":[4],\"data_offsets\":[4,8],\"dtype\":\"U8\"},"
          "\"c\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[16,24]}}",
          32, 3},
+        /* Escapes in names and values; numbers with surrounding whitespace. */
+        {"{\"a\\tb\\u00e9\\\"\":{\"dtype\":\"U8\",\"shape\":[ 0 ],\"data_offsets\":[ 0 , 0 ]},"
+         "\"__metadata__\":{\"k\":\"x\\n\\u0041\"}}",
+         0, 1},
         /* Zero-sized tensors, at the very end of the data too. */
         {"{\"z\":{\"dtype\":\"I32\",\"shape\":[3,0],\"data_offsets\":[4,4]},"
          "\"e\":{\"dtype\":\"I8\",\"shape\":[0],\"data_offsets\":[4,4]}}",
@@ -347,6 +369,22 @@ static void test_accepts(void) {
             CHECK(st.buf == NULL && st.size == size, "case %zu: parse set buf/size", i);
             tx_st_free(&st);
         }
+        free(b);
+    }
+    /* JSON escapes are decoded in names and metadata. */
+    {
+        size_t size;
+        uint8_t *b = mkfile("{\"a\\tb\\u00e9\\\"\":{\"dtype\":\"U8\",\"shape\":[0],"
+                            "\"data_offsets\":[0,0]},\"__metadata__\":{\"k\":\"x\\n\\u0041\"}}",
+                            0, &size);
+        tx_safetensors st;
+        tx_err err = {0};
+        CHECK_OK(tx_st_parse(b, size, "esc", &st, &err), &err);
+        CHECK(tx_st_find(&st, "a\tb\xc3\xa9\"") != NULL, "escaped name not decoded: '%s'",
+              st.n ? st.tensors[0].name : "");
+        const char *v = tx_st_meta_get(&st, "k");
+        CHECK(v && strcmp(v, "x\nA") == 0, "escaped value not decoded: '%s'", v ? v : "");
+        tx_st_free(&st);
         free(b);
     }
     /* Data pointers land where the offsets say. */

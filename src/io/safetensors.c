@@ -18,8 +18,9 @@
 #include <string.h>
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
-/* Largest integer a double (what cJSON gives us) holds exactly. */
-#define ST_MAX_INT 9007199254740992.0
+/* Every integer up to 2^53-1 is exact in a double (what cJSON gives us), and every
+ * integer >= 2^53 rounds to >= 2^53, so this bound lets no rounded value through. */
+#define ST_MAX_INT 9007199254740991.0
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -98,6 +99,53 @@ static const char *st_find_dup(const char **names, int n) {
 }
 
 /* ---- reader --------------------------------------------------------------- */
+
+/* cJSON is more lenient than JSON (and than the reference reader): it hands every
+ * number back as a double, so "4.0", "1e2", "-0" and "007" would all pass as
+ * integers, and it accepts raw control characters and \u0000 inside strings. A valid
+ * safetensors header holds only strings and non-negative integers, so one pass over
+ * the (already parsed, hence well-formed) header text rejects all of these. */
+static int st_check_tokens(const char *h, size_t n, const char *file, tx_err *err) {
+    size_t i = 0;
+    while (i < n) {
+        char c = h[i];
+        if (c == '"') {
+            size_t start = i++;
+            while (i < n && h[i] != '"') {
+                if ((unsigned char)h[i] < 0x20)
+                    return tx_err_set(err, TX_EFORMAT,
+                                      "%s: header: raw control character in the string at "
+                                      "byte %zu",
+                                      file, start);
+                if (h[i] == '\\') {
+                    if (i + 5 < n && h[i + 1] == 'u' && memcmp(h + i + 2, "0000", 4) == 0)
+                        return tx_err_set(err, TX_EFORMAT,
+                                          "%s: header: \\u0000 in the string at byte %zu",
+                                          file, start);
+                    i++;
+                }
+                i++;
+            }
+            i++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i;
+            int plain = 1;
+            while (i < n && h[i] && strchr("0123456789+-.eE", h[i])) {
+                if (!(h[i] >= '0' && h[i] <= '9')) plain = 0;
+                i++;
+            }
+            if (!plain || (h[start] == '0' && i - start > 1))
+                return tx_err_set(err, TX_EFORMAT,
+                                  "%s: header: number '%.*s' at byte %zu is not a plain "
+                                  "non-negative integer",
+                                  file, (int)(i - start > 40 ? 40 : i - start), h + start,
+                                  start);
+        } else {
+            i++;
+        }
+    }
+    return TX_OK;
+}
 
 void tx_st_free(tx_safetensors *st) {
     if (!st) return;
@@ -336,6 +384,7 @@ int tx_st_parse(const uint8_t *buf, size_t size, const char *name, tx_safetensor
         rc = tx_err_set(err, TX_EFORMAT, "%s: header is not a JSON object", file);
     if (!rc)
         rc = st_parse_root(root, file, h + hlen, (uint64_t)(size - 8 - hlen), out, err);
+    if (!rc) rc = st_check_tokens((const char *)h, (size_t)hlen, file, err);
     cJSON_Delete(root);
     if (rc) {
         tx_st_free(out);
