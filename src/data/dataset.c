@@ -117,6 +117,10 @@ static int scan_dir(const char *dir, pair_list *pl, tx_err *err) {
     return TX_OK;
 }
 
+static int pair_cmp(const void *a, const void *b) {
+    return strcmp(((const idx_pair *)a)->prefix, ((const idx_pair *)b)->prefix);
+}
+
 static int prefix_in_split(const char *prefix, const char *split) {
     if (!split) return 1;
     if (strcmp(split, "train") == 0) return strncmp(prefix, "train", 5) == 0;
@@ -135,6 +139,7 @@ static int open_folder(const char *dir, const char *split, tx_dataset *out, tx_e
                           "*labels-idx1-ubyte[.gz])",
                           dir);
     }
+    if (pl.n > 1) qsort(pl.v, (size_t)pl.n, sizeof *pl.v, pair_cmp); /* stable messages */
     int chosen = -1, matches = 0;
     char names[512] = "";
     size_t nl = 0;
