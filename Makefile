@@ -75,18 +75,22 @@ found:
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libtaxon.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR    $@"
+	@ar rcs $@ $^
 
 $(BUILD)/taxon: $(CLI_OBJ) $(BUILD)/libtaxon.a
-	$(CC) $(CFLAGS) $(CLI_OBJ) $(BUILD)/libtaxon.a $(LDLIBS) -o $@
+	@echo "  LINK  $@"
+	@$(CC) $(CFLAGS) $(CLI_OBJ) $(BUILD)/libtaxon.a $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libtaxon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(BUILD)/libtaxon.a $(LDLIBS) -o $@
+	@echo "  TEST  $@"
+	@$(CC) $(CFLAGS) $< $(BUILD)/libtaxon.a $(LDLIBS) -o $@
 
 tests: $(TEST_BIN) $(BUILD)/taxon
 

@@ -30,7 +30,11 @@ int cmd_eval(int argc, char **argv) {
     int npos, rc = cli_parse(&cmd, argc, argv, &pos, &npos);
     free(pos);
     if (rc) return rc == 1 ? 0 : 2;
-    if (!model || !data || npos || batch < 1) {
+    if (batch < 1) {
+        fprintf(stderr, "taxon eval: error: --batch-size must be at least 1, got %d\n", batch);
+        return 2;
+    }
+    if (!model || !data || npos) {
         fprintf(stderr, "taxon eval: error: --model and --data are required (and no other arguments)\n"
                         "  e.g. taxon eval --model fmnist.safetensors --data fashion-mnist:test\n");
         return 2;

@@ -63,6 +63,7 @@ int cmd_train(int argc, char **argv) {
         {"seed", OPT_U64, &c.seed, "N", "random seed (default 1): same seed + threads = same model"},
         {"threads", OPT_INT, &c.threads, "N", "threads (default: all cores)"},
         {"resume", OPT_FLAG, &c.resume, NULL, "continue from OUT.ckpt if a previous run left one"},
+        {"stop-after", OPT_INT, &c.stop_after, "N", "stop after N epochs, keeping the checkpoint for --resume"},
         {"log", OPT_STR, &c.log, "FILE", "JSONL log of every epoch (default OUT.jsonl)"},
         {NULL, 0, NULL, NULL, NULL},
     };
@@ -124,6 +125,7 @@ int cmd_train(int argc, char **argv) {
         cli_bar_done(&ui.bar);
         return cli_fail("train", &err);
     }
+    if (c.stop_after > 0 && c.stop_after < c.epochs) return 0;
     fprintf(stderr, "taxon train: wrote %s (log %s%s)\n", c.out, c.log ? c.log : c.out, c.log ? "" : ".jsonl");
     return 0;
 }

@@ -53,26 +53,33 @@ static void msg(const tx_train_config *c, const char *fmt, ...) {
     c->on_message(c->user, b);
 }
 
+/* A float as the shortest decimal that reads back the same (0.1, not 0.10000000149). */
+static double dec(float f) {
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", (double)f);
+    return strtod(b, NULL);
+}
+
 static cJSON *recipe_json(const tx_train_config *c) {
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "arch", c->arch);
     cJSON_AddNumberToObject(r, "epochs", c->epochs);
     cJSON_AddNumberToObject(r, "batch_size", c->batch);
     cJSON_AddStringToObject(r, "optimizer", tx_opt_name(c->opt.kind));
-    cJSON_AddNumberToObject(r, "lr", c->opt.lr);
-    cJSON_AddNumberToObject(r, "momentum", c->opt.momentum);
+    cJSON_AddNumberToObject(r, "lr", dec(c->opt.lr));
+    cJSON_AddNumberToObject(r, "momentum", dec(c->opt.momentum));
     cJSON_AddBoolToObject(r, "nesterov", c->opt.nesterov);
-    cJSON_AddNumberToObject(r, "weight_decay", c->opt.weight_decay);
+    cJSON_AddNumberToObject(r, "weight_decay", dec(c->opt.weight_decay));
     if (c->opt.kind == TX_OPT_ADAMW) {
-        cJSON_AddNumberToObject(r, "beta1", c->opt.beta1);
-        cJSON_AddNumberToObject(r, "beta2", c->opt.beta2);
+        cJSON_AddNumberToObject(r, "beta1", dec(c->opt.beta1));
+        cJSON_AddNumberToObject(r, "beta2", dec(c->opt.beta2));
     }
     cJSON_AddStringToObject(r, "schedule", tx_sched_name(c->opt.sched));
-    cJSON_AddNumberToObject(r, "warmup_epochs", c->warmup_epochs);
-    cJSON_AddNumberToObject(r, "label_smoothing", c->label_smoothing);
+    cJSON_AddNumberToObject(r, "warmup_epochs", dec(c->warmup_epochs));
+    cJSON_AddNumberToObject(r, "label_smoothing", dec(c->label_smoothing));
     cJSON_AddNumberToObject(r, "aug_crop_pad", c->aug.crop_pad);
     cJSON_AddBoolToObject(r, "aug_hflip", c->aug.hflip);
-    cJSON_AddNumberToObject(r, "aug_erase", c->aug.erase_p);
+    cJSON_AddNumberToObject(r, "aug_erase", dec(c->aug.erase_p));
     cJSON_AddNumberToObject(r, "seed", (double)c->seed);
     cJSON_AddNumberToObject(r, "threads", c->threads);
     return r;
@@ -291,13 +298,13 @@ int tx_train(const tx_train_config *c, tx_err *err) {
             for (int i = 0; i < c->batch; i++) labels[i] = train.labels[idx[i]];
             tx_exec_seed(e, mix2(c->seed ^ 0xd0d0, (uint64_t)opt.step));
             const float *logits = tx_exec_forward(e, in, c->batch);
-            float loss = tx_softmax_xent_forward(probs, logits, labels, c->batch, k, c->label_smoothing);
-            tx_softmax_xent_backward(dlogits, probs, labels, c->batch, k, c->label_smoothing);
+            float loss = tx_softmax_xent_forward(probs, logits, labels, c->batch, k, dec(c->label_smoothing));
+            tx_softmax_xent_backward(dlogits, probs, labels, c->batch, k, dec(c->label_smoothing));
             tx_exec_backward(e, dlogits);
             lr = tx_opt_step(&opt, m, e);
             if (!isfinite(loss)) {
                 rc = tx_err_set(err, TX_EINVAL, "training diverged at epoch %d step %lld (loss %g): "
-                                "lower --lr (now %g) or add --warmup", epoch + 1, (long long)s, loss, c->opt.lr);
+                                "lower --lr (now %g) or add --warmup", epoch + 1, (long long)s, loss, dec(c->opt.lr));
                 goto done;
             }
             loss_sum += loss * c->batch;
@@ -356,6 +363,10 @@ int tx_train(const tx_train_config *c, tx_err *err) {
         if (txt) { fprintf(log, "%s\n", txt); fflush(log); free(txt); }
         last = rep;
         if (c->on_epoch) c->on_epoch(c->user, &rep);
+        if (c->stop_after > 0 && epoch + 1 >= c->stop_after && epoch + 1 < c->epochs) {
+            msg(c, "stopping after epoch %d as asked; continue with --resume (checkpoint %s)", epoch + 1, ckpt);
+            goto done;
+        }
     }
     /* provenance and the final model */
     {

@@ -27,6 +27,8 @@ typedef struct tx_train_config {
     const char *out;          /* model path; checkpoint is OUT.ckpt, log OUT.jsonl unless log set */
     const char *log;
     int epochs, batch, threads, resume;
+    int stop_after;           /* > 0: return after this many epochs in total, leaving the
+                                 checkpoint for --resume (time-sliced jobs) */
     uint64_t seed;
     tx_opt_config opt;
     float warmup_epochs;
