@@ -12,6 +12,7 @@ static const struct {
     {"eval", "accuracy, per-class precision/recall/F1, confusion matrix", cmd_eval},
     {"predict", "classify image files (PNG, JPEG, BMP, PGM/PPM)", cmd_predict},
     {"info", "architecture, parameters, FLOPs, classes, preprocessing, provenance", cmd_info},
+    {"bench", "inference latency/throughput or training-step speed", cmd_bench},
 };
 
 static void usage(FILE *f) {
