@@ -48,13 +48,18 @@ static const conv_case CASES[] = {
     {"chunks depthwise", 2, 40, 40, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, 0, 0, 1},
 };
 
-static int make_shape(const conv_case *k, tx_conv_shape *s, tx_err *err) {
+/* threads: how many threads the scratch is sized for (0: the current maximum). */
+static int make_shape_t(const conv_case *k, tx_conv_shape *s, int threads, tx_err *err) {
     *s = (tx_conv_shape){.n = k->n, .h = k->h, .w = k->w, .c = k->c, .oc = k->oc,
                          .kh = k->kh, .kw = k->kw, .sh = k->sh, .sw = k->sw,
                          .pad_t = k->pt, .pad_l = k->pl, .pad_b = k->pb, .pad_r = k->pr,
                          .dh = k->dh, .dw = k->dw, .groups = k->groups, .oh = k->oh,
-                         .ow = k->ow};
+                         .ow = k->ow, .threads = threads};
     return tx_conv_shape_init(s, err);
+}
+
+static int make_shape(const conv_case *k, tx_conv_shape *s, tx_err *err) {
+    return make_shape_t(k, s, 0, err);
 }
 
 static float *rnd(int64_t n, tx_rng *r) {
@@ -91,10 +96,13 @@ static void track(double *worst, const float *a, const float *b, int64_t n) {
     }
 }
 
-static void check_case(const conv_case *k) {
+/* The kernels run with 1, 2 and 3 threads on scratch sized for `sized_for` threads
+ * (they use at most that many). */
+static void check_case(const conv_case *k, int sized_for) {
     tx_err err = {0};
     tx_conv_shape s;
-    CHECK_OK(make_shape(k, &s, &err), &err);
+    CHECK_OK(make_shape_t(k, &s, sized_for, &err), &err);
+    CHECK(s.threads == sized_for, "threads field %d, want %d", s.threads, sized_for);
     tx_rng r;
     tx_rng_seed(&r, (uint64_t)(k->n * 131 + k->h * 17 + k->c * 7 + k->oc + k->groups * 1000));
     int64_t nx = (int64_t)s.n * s.h * s.w * s.c, ny = (int64_t)s.n * s.oh * s.ow * s.oc;
@@ -155,7 +163,7 @@ static void check_case(const conv_case *k) {
 }
 
 static void test_fast_vs_ref(void) {
-    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) check_case(&CASES[i]);
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) check_case(&CASES[i], 1 + (int)(i % 4));
     printf("  largest |diff| fast vs ref: fwd %.3g  dx %.3g  dw %.3g  db %.3g\n", g_worst_fwd,
            g_worst_dx, g_worst_dw, g_worst_db);
 }

@@ -27,6 +27,9 @@
 
 #include <string.h>
 
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 static int omp_max_threads(void) { return omp_get_max_threads(); }
@@ -38,10 +41,10 @@ static int omp_tid(void) { return 0; }
 static int omp_nth(void) { return 1; }
 #endif
 
-typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
-/* Column buffer budget (floats) of the im2col path, and the least rows per chunk. */
-enum { COL_BUDGET = 1 << 19, CHUNK_ROWS_MIN = 256 };
+/* Per-thread column buffer budget (floats) of the im2col path; least rows per chunk. */
+enum { COL_BUDGET = 1 << 18, CHUNK_ROWS_MIN = 64 };
 
 static int64_t imin64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t imax64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -119,6 +122,10 @@ int tx_conv_shape_init(tx_conv_shape *s, tx_err *err) {
     }
     s->oh = out[0];
     s->ow = out[1];
+    if (s->threads <= 0) s->threads = omp_max_threads();
+    if (s->threads > 1024)
+        return tx_err_set(err, TX_ESHAPE, "conv2d: field 'threads' is %d, at most 1024",
+                          s->threads);
     if ((int64_t)s->n * s->oh * s->ow > big / s->oc)
         return tx_err_set(err, TX_ESHAPE, "conv2d: output too large");
     return TX_OK;
@@ -130,7 +137,7 @@ static int is_pointwise(const tx_conv_shape *s) {
            s->pad_l == 0 && s->oh == s->h && s->ow == s->w;
 }
 
-/* Rows (output pixels) per im2col chunk: a function of the shape only. */
+/* Rows (output pixels) per thread's im2col chunk: a function of the shape only. */
 static int64_t conv_chunk_rows(const tx_conv_shape *s) {
     int64_t rows = (int64_t)s->n * s->oh * s->ow;
     int64_t kc = (int64_t)s->kh * s->kw * s->c;
@@ -139,9 +146,18 @@ static int64_t conv_chunk_rows(const tx_conv_shape *s) {
 }
 
 size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
-    if (is_direct(s)) return (size_t)2 * s->kh * s->kw * s->oc;
-    if (is_pointwise(s)) return 0;
-    return (size_t)conv_chunk_rows(s) * s->kh * s->kw * s->c;
+    size_t T = (size_t)(s->threads > 0 ? s->threads : 1);
+    /* direct: transposed weights [taps][oc] + up to T partials [taps+1][oc] */
+    if (is_direct(s)) return (size_t)s->oc * (s->kh * s->kw + T * (s->kh * s->kw + 1));
+    size_t partials = (T - 1) * (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
+    if (is_pointwise(s)) return partials;
+    return T * (size_t)conv_chunk_rows(s) * s->kh * s->kw * s->c + partials;
+}
+
+/* Threads the kernels may use: never more than the scratch was sized for. */
+static int kernel_threads(const tx_conv_shape *s) {
+    int t = omp_max_threads(), cap = s->threads > 0 ? s->threads : 1;
+    return t < cap ? (t > 0 ? t : 1) : cap;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -258,209 +274,367 @@ static void col2im_row(float *dx, const float *dcol, const tx_conv_shape *s, int
 
 /* ---- direct path (cg == 1) ------------------------------------------------------ */
 
-/* wt[tap][o] = w[o][tap] */
-static void transpose_taps(float *wt, const float *w, int oc, int taps) {
-    for (int o = 0; o < oc; o++)
-        for (int k = 0; k < taps; k++) wt[(int64_t)k * oc + o] = w[(int64_t)o * taps + k];
+/* Shape fields as locals (64-bit where they enter index arithmetic). */
+typedef struct {
+    int64_t h, w, c, oc, oh, ow;
+    int kh, kw, sh, sw, pt, pl, dh, dw, mult;
+} geo;
+
+static geo make_geo(const tx_conv_shape *s) {
+    return (geo){.h = s->h, .w = s->w, .c = s->c, .oc = s->oc, .oh = s->oh, .ow = s->ow,
+                 .kh = s->kh, .kw = s->kw, .sh = s->sh, .sw = s->sw, .pt = s->pad_t,
+                 .pl = s->pad_l, .dh = s->dh, .dw = s->dw, .mult = s->oc / s->c};
 }
 
-static void direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const tx_conv_shape *s, float *scratch) {
-    const int c = s->c, oc = s->oc, mult = oc / c, taps = s->kh * s->kw;
-    float *wt = scratch;
-    transpose_taps(wt, w, oc, taps);
-    const int64_t orows = (int64_t)s->n * s->oh;
-#pragma omp parallel for schedule(static)
-    for (int64_t nr = 0; nr < orows; nr++) {
-        int64_t n = nr / s->oh, oy = nr % s->oh;
-        const float *xn = x + n * s->h * s->w * c;
-        int64_t ih0 = oy * s->sh - s->pad_t;
-        int ki_lo = 0, ki_hi = s->kh;
-        while (ki_lo < ki_hi && ih0 + (int64_t)ki_lo * s->dh < 0) ki_lo++;
-        while (ki_hi > ki_lo && ih0 + (int64_t)(ki_hi - 1) * s->dh >= s->h) ki_hi--;
-        for (int64_t ox = 0; ox < s->ow; ox++) {
-            float *yp = y + (nr * s->ow + ox) * oc;
-            int64_t iw0 = ox * s->sw - s->pad_l;
-            int kj_lo = 0, kj_hi = s->kw;
-            while (kj_lo < kj_hi && iw0 + (int64_t)kj_lo * s->dw < 0) kj_lo++;
-            while (kj_hi > kj_lo && iw0 + (int64_t)(kj_hi - 1) * s->dw >= s->w) kj_hi--;
-            if (mult == 1) {
-                int o = 0;
-                for (; o + 64 <= oc; o += 64) {
-                    v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-                    if (b) {
-                        a0 = *(const v16 *)(b + o);
-                        a1 = *(const v16 *)(b + o + 16);
-                        a2 = *(const v16 *)(b + o + 32);
-                        a3 = *(const v16 *)(b + o + 48);
-                    }
-                    for (int ki = ki_lo; ki < ki_hi; ki++) {
-                        const float *xr = xn + ((ih0 + (int64_t)ki * s->dh) * s->w) * c + o;
-                        for (int kj = kj_lo; kj < kj_hi; kj++) {
-                            const float *xp = xr + (iw0 + (int64_t)kj * s->dw) * c;
-                            const float *wp = wt + (int64_t)(ki * s->kw + kj) * oc + o;
-                            a0 += *(const v16 *)xp * *(const v16 *)wp;
-                            a1 += *(const v16 *)(xp + 16) * *(const v16 *)(wp + 16);
-                            a2 += *(const v16 *)(xp + 32) * *(const v16 *)(wp + 32);
-                            a3 += *(const v16 *)(xp + 48) * *(const v16 *)(wp + 48);
-                        }
-                    }
-                    *(v16 *)(yp + o) = a0;
-                    *(v16 *)(yp + o + 16) = a1;
-                    *(v16 *)(yp + o + 32) = a2;
-                    *(v16 *)(yp + o + 48) = a3;
+static inline v16 v16_load(const float *p) { return *(const v16 *)p; }
+static inline void v16_store(float *p, v16 v) { *(v16 *)p = v; }
+static inline v16 v16_splat(float a) { return (v16){0} + a; }
+/* a*b + c as one fused multiply-add: ISO C mode (-std=c17) keeps GCC from contracting
+ * a*b+c by itself, which would halve the arithmetic rate. */
+static inline v16 v16_fma(v16 a, v16 b, v16 c) {
+#if defined(__AVX512F__)
+    return (v16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif defined(__FMA__)
+    typedef float v8 __attribute__((vector_size(32)));
+    v8 a0, a1, b0, b1, c0, c1;
+    memcpy(&a0, &a, 32); memcpy(&a1, (const char *)&a + 32, 32);
+    memcpy(&b0, &b, 32); memcpy(&b1, (const char *)&b + 32, 32);
+    memcpy(&c0, &c, 32); memcpy(&c1, (const char *)&c + 32, 32);
+    c0 = (v8)_mm256_fmadd_ps((__m256)a0, (__m256)b0, (__m256)c0);
+    c1 = (v8)_mm256_fmadd_ps((__m256)a1, (__m256)b1, (__m256)c1);
+    memcpy(&c, &c0, 32); memcpy((char *)&c + 32, &c1, 32);
+    return c;
+#else
+    return a * b + c;
+#endif
+}
+
+/* Taps [lo, hi) of a window starting at input index i0 (dilation d, k taps) that land
+ * inside [0, n). */
+static inline void tap_range(int64_t i0, int d, int k, int64_t n, int *lo, int *hi) {
+    int64_t l = i0 < 0 ? (-i0 + d - 1) / d : 0;
+    int64_t h = n - i0 <= 0 ? 0 : (n - i0 + d - 1) / d;
+    if (h > k) h = k;
+    if (l > h) l = h;
+    *lo = (int)l;
+    *hi = (int)h;
+}
+
+/* wt[tap][o] = w[o][tap] */
+static void transpose_taps(float *wt, const float *w, int64_t oc, int taps) {
+    for (int64_t o = 0; o < oc; o++)
+        for (int k = 0; k < taps; k++) wt[k * oc + o] = w[o * taps + k];
+}
+
+enum { REG_TAPS = 25 }; /* kernels up to 5x5 keep their 16-lane taps in registers */
+
+/* One output row (n, oy), output channels o0..o0+15: each reads x channel o0+lane
+ * (mult == 1) or o0/mult broadcast (mult a multiple of 16). KH/KW are compile-time
+ * constants in the specialized calls, so interior pixels run fully unrolled. */
+static inline __attribute__((always_inline)) void
+dfwd_row16(const geo *g, float *yrow, const float *xn, const float *wt, const float *b,
+           int64_t oy, int64_t o0, const int KH, const int KW) {
+    const int64_t c = g->c, oc = g->oc;
+    const int vec = g->mult == 1, reg = KH * KW <= REG_TAPS;
+    const int64_t xo = vec ? o0 : o0 / g->mult;
+    const int64_t ih0 = oy * g->sh - g->pt;
+    int ki_lo, ki_hi;
+    tap_range(ih0, g->dh, KH, g->h, &ki_lo, &ki_hi);
+    const int full_rows = ki_lo == 0 && ki_hi == KH;
+    v16 wr[REG_TAPS];
+    if (reg)
+        for (int k = 0; k < KH * KW; k++) wr[k] = v16_load(wt + k * oc + o0);
+    const v16 bias = b ? v16_load(b + o0) : (v16){0};
+    for (int64_t ox = 0; ox < g->ow; ox++) {
+        const int64_t iw0 = ox * g->sw - g->pl;
+        int kj_lo, kj_hi;
+        tap_range(iw0, g->dw, KW, g->w, &kj_lo, &kj_hi);
+        v16 acc = bias;
+        if (full_rows && kj_lo == 0 && kj_hi == KW && reg) {
+            const float *xr = xn + (ih0 * g->w + iw0) * c + xo;
+#pragma GCC unroll 5
+            for (int ki = 0; ki < KH; ki++)
+#pragma GCC unroll 5
+                for (int kj = 0; kj < KW; kj++) {
+                    const float *xp = xr + ((int64_t)ki * g->dh * g->w + (int64_t)kj * g->dw) * c;
+                    acc = v16_fma(vec ? v16_load(xp) : v16_splat(*xp), wr[ki * KW + kj], acc);
                 }
-                for (; o + 16 <= oc; o += 16) {
-                    v16 a0 = {0};
-                    if (b) a0 = *(const v16 *)(b + o);
-                    for (int ki = ki_lo; ki < ki_hi; ki++) {
-                        const float *xr = xn + ((ih0 + (int64_t)ki * s->dh) * s->w) * c + o;
-                        for (int kj = kj_lo; kj < kj_hi; kj++)
-                            a0 += *(const v16 *)(xr + (iw0 + (int64_t)kj * s->dw) * c) *
-                                  *(const v16 *)(wt + (int64_t)(ki * s->kw + kj) * oc + o);
-                    }
-                    *(v16 *)(yp + o) = a0;
-                }
-                if (o < oc) {
-                    float acc[16];
-                    int cnt = oc - o;
-                    for (int j = 0; j < cnt; j++) acc[j] = b ? b[o + j] : 0.0f;
-                    for (int ki = ki_lo; ki < ki_hi; ki++) {
-                        const float *xr = xn + ((ih0 + (int64_t)ki * s->dh) * s->w) * c + o;
-                        for (int kj = kj_lo; kj < kj_hi; kj++) {
-                            const float *xp = xr + (iw0 + (int64_t)kj * s->dw) * c;
-                            const float *wp = wt + (int64_t)(ki * s->kw + kj) * oc + o;
-#pragma omp simd
-                            for (int j = 0; j < cnt; j++) acc[j] += xp[j] * wp[j];
-                        }
-                    }
-                    memcpy(yp + o, acc, (size_t)cnt * sizeof *acc);
-                }
-            } else if (mult % 16 == 0) {
-                /* each input channel feeds mult consecutive outputs: broadcast x */
-                for (int ci = 0; ci < c; ci++)
-                    for (int o = ci * mult; o < (ci + 1) * mult; o += 16) {
-                        v16 a0 = {0};
-                        if (b) a0 = *(const v16 *)(b + o);
-                        for (int ki = ki_lo; ki < ki_hi; ki++) {
-                            const float *xr = xn + ((ih0 + (int64_t)ki * s->dh) * s->w) * c + ci;
-                            for (int kj = kj_lo; kj < kj_hi; kj++)
-                                a0 += xr[(iw0 + (int64_t)kj * s->dw) * c] *
-                                      *(const v16 *)(wt + (int64_t)(ki * s->kw + kj) * oc + o);
-                        }
-                        *(v16 *)(yp + o) = a0;
-                    }
-            } else {
-                for (int o = 0; o < oc; o++) {
-                    int ci = o / mult;
-                    float acc = b ? b[o] : 0.0f;
-                    for (int ki = ki_lo; ki < ki_hi; ki++) {
-                        const float *xr = xn + ((ih0 + (int64_t)ki * s->dh) * s->w) * c + ci;
-                        for (int kj = kj_lo; kj < kj_hi; kj++)
-                            acc += xr[(iw0 + (int64_t)kj * s->dw) * c] *
-                                   wt[(int64_t)(ki * s->kw + kj) * oc + o];
-                    }
-                    yp[o] = acc;
+        } else {
+            for (int ki = ki_lo; ki < ki_hi; ki++) {
+                const float *xr = xn + ((ih0 + (int64_t)ki * g->dh) * g->w + iw0) * c + xo;
+                for (int kj = kj_lo; kj < kj_hi; kj++) {
+                    const float *xp = xr + (int64_t)kj * g->dw * c;
+                    acc = v16_fma(vec ? v16_load(xp) : v16_splat(*xp),
+                                  v16_load(wt + (int64_t)(ki * KW + kj) * oc + o0), acc);
                 }
             }
+        }
+        v16_store(yrow + ox * oc + o0, acc);
+    }
+}
+
+/* Same row, any channel multiplier, output channels [o_beg, o_end): plain loops. */
+static void dfwd_row_scalar(const geo *g, float *yrow, const float *xn, const float *wt,
+                            const float *b, int64_t oy, int64_t o_beg, int64_t o_end) {
+    const int64_t c = g->c, oc = g->oc;
+    const int64_t ih0 = oy * g->sh - g->pt;
+    int ki_lo, ki_hi;
+    tap_range(ih0, g->dh, g->kh, g->h, &ki_lo, &ki_hi);
+    for (int64_t ox = 0; ox < g->ow; ox++) {
+        const int64_t iw0 = ox * g->sw - g->pl;
+        int kj_lo, kj_hi;
+        tap_range(iw0, g->dw, g->kw, g->w, &kj_lo, &kj_hi);
+        for (int64_t o = o_beg; o < o_end; o++) {
+            float acc = b ? b[o] : 0.0f;
+            for (int ki = ki_lo; ki < ki_hi; ki++)
+                for (int kj = kj_lo; kj < kj_hi; kj++)
+                    acc += xn[((ih0 + (int64_t)ki * g->dh) * g->w + iw0 + (int64_t)kj * g->dw) * c +
+                              o / g->mult] *
+                           wt[(int64_t)(ki * g->kw + kj) * oc + o];
+            yrow[ox * oc + o] = acc;
         }
     }
 }
 
-static void direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
-                            const float *w, const tx_conv_shape *s, float *scratch) {
-    const int c = s->c, oc = s->oc, mult = oc / c, taps = s->kh * s->kw;
-    const int64_t rows = (int64_t)s->n * s->oh * s->ow;
-    float *wt = scratch, *dwt = scratch + (int64_t)taps * oc; /* both [tap][oc] */
-    if (dx) transpose_taps(wt, w, oc, taps);
-#pragma omp parallel
-    {
-        if (db) colsum_rows(db, dy, rows, oc);
+static void direct_forward(float *y, const float *x, const float *w, const float *b,
+                           const tx_conv_shape *s, float *scratch) {
+    const geo g = make_geo(s);
+    const int taps = g.kh * g.kw;
+    float *wt = scratch;
+    transpose_taps(wt, w, g.oc, taps);
+    /* channels handled 16 at a time; the rest by the scalar loop */
+    const int64_t o_vec = (g.mult == 1 || g.mult % 16 == 0) ? g.oc / 16 * 16 : 0;
+    const int64_t orows = (int64_t)s->n * g.oh;
+#pragma omp parallel for schedule(static) num_threads(kernel_threads(s))
+    for (int64_t nr = 0; nr < orows; nr++) {
+        const int64_t n = nr / g.oh, oy = nr % g.oh;
+        const float *xn = x + n * g.h * g.w * g.c;
+        float *yrow = y + nr * g.ow * g.oc;
+        for (int64_t o0 = 0; o0 < o_vec; o0 += 16) {
+            if (g.kh == 3 && g.kw == 3) dfwd_row16(&g, yrow, xn, wt, b, oy, o0, 3, 3);
+            else if (g.kh == 5 && g.kw == 5) dfwd_row16(&g, yrow, xn, wt, b, oy, o0, 5, 5);
+            else dfwd_row16(&g, yrow, xn, wt, b, oy, o0, g.kh, g.kw);
+        }
+        if (o_vec < g.oc) dfwd_row_scalar(&g, yrow, xn, wt, b, oy, o_vec, g.oc);
+    }
+}
 
-        /* dW: each 16-channel block sums over every output pixel in order. */
-        int64_t nb = (oc + 15) / 16;
-#pragma omp for schedule(static)
-        for (int64_t bi = 0; bi < nb; bi++) {
-            int o0 = (int)bi * 16, cnt = oc - o0 < 16 ? oc - o0 : 16;
-            for (int k = 0; k < taps; k++) memset(dwt + (int64_t)k * oc + o0, 0, cnt * sizeof(float));
-            for (int64_t nr = 0; nr < (int64_t)s->n * s->oh; nr++) {
-                int64_t n = nr / s->oh, oy = nr % s->oh;
-                const float *xn = x + n * s->h * s->w * c;
-                int64_t ih0 = oy * s->sh - s->pad_t;
-                int ki_lo = 0, ki_hi = s->kh;
-                while (ki_lo < ki_hi && ih0 + (int64_t)ki_lo * s->dh < 0) ki_lo++;
-                while (ki_hi > ki_lo && ih0 + (int64_t)(ki_hi - 1) * s->dh >= s->h) ki_hi--;
-                for (int64_t ox = 0; ox < s->ow; ox++) {
-                    const float *dyp = dy + (nr * s->ow + ox) * oc + o0;
-                    int64_t iw0 = ox * s->sw - s->pad_l;
-                    int kj_lo = 0, kj_hi = s->kw;
-                    while (kj_lo < kj_hi && iw0 + (int64_t)kj_lo * s->dw < 0) kj_lo++;
-                    while (kj_hi > kj_lo && iw0 + (int64_t)(kj_hi - 1) * s->dw >= s->w) kj_hi--;
-                    if (cnt == 16 && (mult == 1 || mult % 16 == 0)) {
-                        v16 g = *(const v16 *)dyp;
-                        int ci = o0 / mult;
-                        for (int ki = ki_lo; ki < ki_hi; ki++) {
-                            const float *xr = xn + ((ih0 + (int64_t)ki * s->dh) * s->w) * c;
-                            for (int kj = kj_lo; kj < kj_hi; kj++) {
-                                const float *xp = xr + (iw0 + (int64_t)kj * s->dw) * c;
-                                v16 *acc = (v16 *)(dwt + (int64_t)(ki * s->kw + kj) * oc + o0);
-                                if (mult == 1) *acc += *(const v16 *)(xp + o0) * g;
-                                else *acc += xp[ci] * g;
-                            }
-                        }
-                    } else {
-                        for (int ki = ki_lo; ki < ki_hi; ki++) {
-                            const float *xr = xn + ((ih0 + (int64_t)ki * s->dh) * s->w) * c;
-                            for (int kj = kj_lo; kj < kj_hi; kj++) {
-                                const float *xp = xr + (iw0 + (int64_t)kj * s->dw) * c;
-                                float *acc = dwt + (int64_t)(ki * s->kw + kj) * oc + o0;
-                                for (int j = 0; j < cnt; j++) acc[j] += xp[(o0 + j) / mult] * dyp[j];
-                            }
-                        }
+/* dW and db partial sums of output channels o0..o0+15 over output rows [r0, r1):
+ * part[tap][o] (taps rows) and part[taps][o] (db). Interior pixels accumulate in
+ * registers, border pixels in `edge`; the two are added at the end. */
+static inline __attribute__((always_inline)) void
+dbwd_w16(const geo *g, float *part, const float *dy, const float *x, int64_t r0, int64_t r1,
+         int64_t o0, const int KH, const int KW) {
+    const int64_t c = g->c, oc = g->oc;
+    const int vec = g->mult == 1, reg = KH * KW <= REG_TAPS;
+    const int64_t xo = vec ? o0 : o0 / g->mult;
+    const int taps = KH * KW;
+    v16 acc[REG_TAPS], edge[REG_TAPS], dbacc = {0};
+    for (int k = 0; k < REG_TAPS; k++) acc[k] = edge[k] = (v16){0};
+    float *pw = part + o0; /* row k at pw + k*oc */
+    if (!reg)
+        for (int k = 0; k < taps; k++) v16_store(pw + k * oc, (v16){0});
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t n = r / g->oh, oy = r % g->oh;
+        const float *xn = x + n * g->h * g->w * c + xo;
+        const int64_t ih0 = oy * g->sh - g->pt;
+        int ki_lo, ki_hi;
+        tap_range(ih0, g->dh, KH, g->h, &ki_lo, &ki_hi);
+        const int full_rows = ki_lo == 0 && ki_hi == KH;
+        const float *dyr = dy + r * g->ow * oc + o0;
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const int64_t iw0 = ox * g->sw - g->pl;
+            int kj_lo, kj_hi;
+            tap_range(iw0, g->dw, KW, g->w, &kj_lo, &kj_hi);
+            const v16 gv = v16_load(dyr + ox * oc);
+            dbacc += gv;
+            if (reg && full_rows && kj_lo == 0 && kj_hi == KW) {
+                const float *xr = xn + (ih0 * g->w + iw0) * c;
+#pragma GCC unroll 5
+                for (int ki = 0; ki < KH; ki++)
+#pragma GCC unroll 5
+                    for (int kj = 0; kj < KW; kj++) {
+                        const float *xp = xr + ((int64_t)ki * g->dh * g->w + (int64_t)kj * g->dw) * c;
+                        acc[ki * KW + kj] = v16_fma(vec ? v16_load(xp) : v16_splat(*xp), gv, acc[ki * KW + kj]);
+                    }
+            } else {
+                for (int ki = ki_lo; ki < ki_hi; ki++) {
+                    const float *xr = xn + ((ih0 + (int64_t)ki * g->dh) * g->w + iw0) * c;
+                    for (int kj = kj_lo; kj < kj_hi; kj++) {
+                        const float *xp = xr + (int64_t)kj * g->dw * c;
+                        v16 xv = vec ? v16_load(xp) : v16_splat(*xp);
+                        float *pk = pw + (ki * KW + kj) * oc;
+                        if (reg) edge[ki * KW + kj] = v16_fma(xv, gv, edge[ki * KW + kj]);
+                        else v16_store(pk, v16_fma(xv, gv, v16_load(pk)));
                     }
                 }
             }
-            for (int o = o0; o < o0 + cnt; o++)
-                for (int k = 0; k < taps; k++) dw[(int64_t)o * taps + k] = dwt[(int64_t)k * oc + o];
         }
+    }
+    if (reg)
+        for (int k = 0; k < taps; k++) v16_store(pw + k * oc, acc[k] + edge[k]);
+    v16_store(pw + taps * oc, dbacc);
+}
 
-        /* dx: gather per input row (no write conflicts). */
+/* Scalar version for the leftover channels [o_beg, o_end) and odd multipliers. */
+static void dbwd_w_scalar(const geo *g, float *part, const float *dy, const float *x,
+                          int64_t r0, int64_t r1, int64_t o_beg, int64_t o_end) {
+    const int64_t c = g->c, oc = g->oc;
+    const int taps = g->kh * g->kw;
+    for (int k = 0; k <= taps; k++)
+        for (int64_t o = o_beg; o < o_end; o++) part[k * oc + o] = 0.0f;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t n = r / g->oh, oy = r % g->oh;
+        const float *xn = x + n * g->h * g->w * c;
+        const int64_t ih0 = oy * g->sh - g->pt;
+        int ki_lo, ki_hi;
+        tap_range(ih0, g->dh, g->kh, g->h, &ki_lo, &ki_hi);
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const int64_t iw0 = ox * g->sw - g->pl;
+            int kj_lo, kj_hi;
+            tap_range(iw0, g->dw, g->kw, g->w, &kj_lo, &kj_hi);
+            const float *gp = dy + (r * g->ow + ox) * oc;
+            for (int64_t o = o_beg; o < o_end; o++) part[taps * oc + o] += gp[o];
+            for (int ki = ki_lo; ki < ki_hi; ki++)
+                for (int kj = kj_lo; kj < kj_hi; kj++) {
+                    const float *xp = xn + ((ih0 + (int64_t)ki * g->dh) * g->w + iw0 +
+                                            (int64_t)kj * g->dw) * c;
+                    float *pk = part + (int64_t)(ki * g->kw + kj) * oc;
+                    for (int64_t o = o_beg; o < o_end; o++) pk[o] += xp[o / g->mult] * gp[o];
+                }
+        }
+    }
+}
+
+/* dx for one input row (n, ih), channels c0..c0+15 (mult == 1): a gather over the
+ * output pixels whose window covers each input pixel. */
+static inline __attribute__((always_inline)) void
+dbwd_x16(const geo *g, float *dxrow, const float *dyn, const float *wt, int64_t ih, int64_t c0,
+         const int KH, const int KW) {
+    const int64_t c = g->c;
+    const int reg = KH * KW <= REG_TAPS;
+    v16 wr[REG_TAPS];
+    if (reg)
+        for (int k = 0; k < KH * KW; k++) wr[k] = v16_load(wt + k * c + c0);
+    /* rows: oy = (ih + pt - ki*dh) / sh when divisible and in range */
+    const int unit = g->sh == 1 && g->sw == 1;
+    const int64_t oy_top = ih + g->pt - (int64_t)(KH - 1) * g->dh;
+    const int full_rows = unit && oy_top >= 0 && ih + g->pt < g->oh;
+    for (int64_t iw = 0; iw < g->w; iw++) {
+        v16 acc = {0};
+        const int64_t ox_left = iw + g->pl - (int64_t)(KW - 1) * g->dw;
+        if (reg && full_rows && ox_left >= 0 && iw + g->pl < g->ow) {
+            /* stride 1, every tap lands inside dy */
+            const float *dp = dyn + (oy_top * g->ow + ox_left) * c + c0;
+#pragma GCC unroll 5
+            for (int ki = 0; ki < KH; ki++)
+#pragma GCC unroll 5
+                for (int kj = 0; kj < KW; kj++)
+                    acc = v16_fma(v16_load(dp + ((int64_t)(KH - 1 - ki) * g->dh * g->ow +
+                                                 (int64_t)(KW - 1 - kj) * g->dw) * c),
+                                  wr[ki * KW + kj], acc);
+        } else {
+            for (int ki = 0; ki < KH; ki++) {
+                int64_t t = ih + g->pt - (int64_t)ki * g->dh;
+                if (t < 0 || t % g->sh) continue;
+                int64_t oy = t / g->sh;
+                if (oy >= g->oh) continue;
+                for (int kj = 0; kj < KW; kj++) {
+                    int64_t u = iw + g->pl - (int64_t)kj * g->dw;
+                    if (u < 0 || u % g->sw) continue;
+                    int64_t ox = u / g->sw;
+                    if (ox >= g->ow) continue;
+                    acc = v16_fma(v16_load(dyn + (oy * g->ow + ox) * c + c0),
+                                  v16_load(wt + (int64_t)(ki * KW + kj) * c + c0), acc);
+                }
+            }
+        }
+        v16_store(dxrow + iw * c + c0, acc);
+    }
+}
+
+/* dx for one input row, channels [c_beg, c_end), any multiplier. */
+static void dbwd_x_scalar(const geo *g, float *dxrow, const float *dyn, const float *wt,
+                          int64_t ih, int64_t c_beg, int64_t c_end) {
+    const int64_t oc = g->oc;
+    for (int64_t iw = 0; iw < g->w; iw++)
+        for (int64_t ci = c_beg; ci < c_end; ci++) {
+            float acc = 0.0f;
+            for (int ki = 0; ki < g->kh; ki++) {
+                int64_t t = ih + g->pt - (int64_t)ki * g->dh;
+                if (t < 0 || t % g->sh) continue;
+                int64_t oy = t / g->sh;
+                if (oy >= g->oh) continue;
+                for (int kj = 0; kj < g->kw; kj++) {
+                    int64_t u = iw + g->pl - (int64_t)kj * g->dw;
+                    if (u < 0 || u % g->sw) continue;
+                    int64_t ox = u / g->sw;
+                    if (ox >= g->ow) continue;
+                    const float *gp = dyn + (oy * g->ow + ox) * oc + ci * g->mult;
+                    const float *wp = wt + (int64_t)(ki * g->kw + kj) * oc + ci * g->mult;
+                    for (int j = 0; j < g->mult; j++) acc += gp[j] * wp[j];
+                }
+            }
+            dxrow[iw * g->c + ci] = acc;
+        }
+}
+
+static void direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                            const float *w, const tx_conv_shape *s, float *scratch) {
+    const geo g = make_geo(s);
+    const int taps = g.kh * g.kw;
+    const int64_t orows = (int64_t)s->n * g.oh, oc = g.oc;
+    const int64_t o_vec = (g.mult == 1 || g.mult % 16 == 0) ? oc / 16 * 16 : 0;
+    /* scratch: wt [taps][oc], then one dW/db partial [taps+1][oc] per row range */
+    float *wt = scratch, *parts = scratch + (int64_t)taps * oc;
+    const int64_t pstride = (int64_t)(taps + 1) * oc;
+    int T = kernel_threads(s);
+    /* work items: 16-channel blocks (plus one scalar block for leftovers) times P row
+     * ranges; P > 1 only when there are fewer blocks than threads. */
+    const int64_t nvb = o_vec / 16, nblk = nvb + (o_vec < oc);
+    int64_t P = nblk >= T ? 1 : (T + nblk - 1) / nblk;
+    if (P > orows) P = orows;
+    if (P > T) P = T;
+    if (dx) transpose_taps(wt, w, oc, taps);
+#pragma omp parallel num_threads(T)
+    {
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < nblk * P; it++) {
+            int64_t bi = it / P, pi = it % P;
+            int64_t r0 = orows * pi / P, r1 = orows * (pi + 1) / P;
+            float *part = parts + pi * pstride;
+            if (bi < nvb) {
+                if (g.kh == 3 && g.kw == 3) dbwd_w16(&g, part, dy, x, r0, r1, bi * 16, 3, 3);
+                else if (g.kh == 5 && g.kw == 5) dbwd_w16(&g, part, dy, x, r0, r1, bi * 16, 5, 5);
+                else dbwd_w16(&g, part, dy, x, r0, r1, bi * 16, g.kh, g.kw);
+            } else {
+                dbwd_w_scalar(&g, part, dy, x, r0, r1, o_vec, oc);
+            }
+        }
+        /* dw[o][tap] = sum over row ranges, in order */
+#pragma omp for schedule(static)
+        for (int64_t o = 0; o < oc; o++) {
+            for (int k = 0; k <= taps; k++) {
+                float a = parts[k * oc + o];
+                for (int64_t pi = 1; pi < P; pi++) a += parts[pi * pstride + k * oc + o];
+                if (k < taps) dw[o * taps + k] = a;
+                else if (db) db[o] = a;
+            }
+        }
         if (dx) {
-            int64_t irows = (int64_t)s->n * s->h;
+            const int64_t c_vec = g.mult == 1 ? g.c / 16 * 16 : 0;
+            const int64_t irows = (int64_t)s->n * g.h;
 #pragma omp for schedule(static)
             for (int64_t nr = 0; nr < irows; nr++) {
-                int64_t n = nr / s->h, ih = nr % s->h;
-                float *dxr = dx + nr * s->w * c;
-                memset(dxr, 0, (size_t)s->w * c * sizeof(float));
-                for (int ki = 0; ki < s->kh; ki++) {
-                    int64_t t = ih + s->pad_t - (int64_t)ki * s->dh;
-                    if (t < 0 || t % s->sh) continue;
-                    int64_t oy = t / s->sh;
-                    if (oy >= s->oh) continue;
-                    const float *dyr = dy + (n * s->oh + oy) * s->ow * oc;
-                    for (int kj = 0; kj < s->kw; kj++) {
-                        int64_t off = (int64_t)kj * s->dw - s->pad_l;
-                        int64_t lo = off < 0 ? (-off + s->sw - 1) / s->sw : 0;
-                        int64_t hi = imin64(s->ow, (s->w - off + s->sw - 1) / s->sw);
-                        const float *wk = wt + (int64_t)(ki * s->kw + kj) * oc;
-                        for (int64_t ox = lo; ox < hi; ox++) {
-                            float *d = dxr + (ox * s->sw + off) * c;
-                            const float *g = dyr + ox * oc;
-                            if (mult == 1) {
-#pragma omp simd
-                                for (int ci = 0; ci < c; ci++) d[ci] += g[ci] * wk[ci];
-                            } else {
-                                for (int ci = 0; ci < c; ci++) {
-                                    float acc = 0;
-                                    const float *gc = g + (int64_t)ci * mult, *wc = wk + (int64_t)ci * mult;
-#pragma omp simd reduction(+ : acc)
-                                    for (int j = 0; j < mult; j++) acc += gc[j] * wc[j];
-                                    d[ci] += acc;
-                                }
-                            }
-                        }
-                    }
+                const int64_t n = nr / g.h, ih = nr % g.h;
+                float *dxrow = dx + nr * g.w * g.c;
+                const float *dyn = dy + n * g.oh * g.ow * oc;
+                for (int64_t c0 = 0; c0 < c_vec; c0 += 16) {
+                    if (g.kh == 3 && g.kw == 3) dbwd_x16(&g, dxrow, dyn, wt, ih, c0, 3, 3);
+                    else if (g.kh == 5 && g.kw == 5) dbwd_x16(&g, dxrow, dyn, wt, ih, c0, 5, 5);
+                    else dbwd_x16(&g, dxrow, dyn, wt, ih, c0, g.kh, g.kw);
                 }
+                if (c_vec < g.c) dbwd_x_scalar(&g, dxrow, dyn, wt, ih, c_vec, g.c);
             }
         }
     }
@@ -468,26 +642,23 @@ static void direct_backward(float *dx, float *dw, float *db, const float *dy, co
 
 /* ---- GEMM paths ------------------------------------------------------------------ */
 
-static int gemm_threads(int64_t rows_per_chunk) {
-    int nt = omp_max_threads();
-    return rows_per_chunk < nt ? (int)(rows_per_chunk > 0 ? rows_per_chunk : 1) : nt;
-}
-
 static void gemm_forward(float *y, const float *x, const float *w, const float *b,
                          const tx_conv_shape *s, float *scratch) {
     const int pw = is_pointwise(s), G = s->groups, oc = s->oc, ocg = oc / G;
     const int cg = s->c / G;
     const int64_t Kg = (int64_t)s->kh * s->kw * cg, Kc = Kg * G;
     const int64_t rows = (int64_t)s->n * s->oh * s->ow, R = conv_chunk_rows(s);
-#pragma omp parallel num_threads(gemm_threads(R))
+    int T = kernel_threads(s);
+    /* tiles no larger than a thread's column buffer, and enough of them to share */
+    int64_t tile = imin64(R, (rows + T - 1) / T);
+    int64_t tiles = (rows + tile - 1) / tile;
+    if (tiles < T) T = (int)tiles;
+#pragma omp parallel num_threads(T)
     {
-        int nt = omp_nth(), t = omp_tid();
-        int64_t rt = R / nt;
-        float *col = pw ? NULL : scratch + t * rt * Kc;
-        int64_t tiles = (rows + rt - 1) / rt;
+        float *col = pw ? NULL : scratch + omp_tid() * R * Kc;
 #pragma omp for schedule(static)
         for (int64_t ti = 0; ti < tiles; ti++) {
-            int64_t p0 = ti * rt, m = imin64(rt, rows - p0);
+            int64_t p0 = ti * tile, m = imin64(tile, rows - p0);
             const float *A = pw ? x + p0 * Kc : col;
             if (!pw) im2col(col, x, s, p0, m);
             for (int g = 0; g < G; g++)
@@ -498,74 +669,69 @@ static void gemm_forward(float *y, const float *x, const float *w, const float *
     }
 }
 
+/* col2im for the column-gradient rows [c0, c0+m), on the calling thread. */
+static void col2im_chunk(float *dx, const float *dcol, const tx_conv_shape *s, int64_t c0,
+                         int64_t m) {
+    const int64_t opix = (int64_t)s->oh * s->ow;
+    for (int64_t n = c0 / opix; n <= (c0 + m - 1) / opix; n++) {
+        int64_t pa = imax64(c0, n * opix), pb = imin64(c0 + m, (n + 1) * opix) - 1;
+        int64_t oya = (pa - n * opix) / s->ow, oyb = (pb - n * opix) / s->ow;
+        int64_t lo = imax64(0, oya * s->sh - s->pad_t);
+        int64_t hi = imin64(s->h - 1, oyb * s->sh - s->pad_t + (int64_t)(s->kh - 1) * s->dh);
+        for (int64_t ih = lo; ih <= hi; ih++) col2im_row(dx, dcol, s, c0, m, n, ih);
+    }
+}
+
+/* Each thread takes a contiguous range of images and walks it in chunks: im2col, its own
+ * dW partial (thread 0 writes dw itself), dcol = dy * W and col2im into its own images'
+ * dx. No barrier until the end, where the partials are added in thread order. */
 static void gemm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, const tx_conv_shape *s, float *scratch) {
     const int pw = is_pointwise(s), G = s->groups, oc = s->oc, ocg = oc / G;
     const int cg = s->c / G, c = s->c;
-    const int64_t Kg = (int64_t)s->kh * s->kw * cg, Kc = Kg * G;
+    const int64_t Kg = (int64_t)s->kh * s->kw * cg, Kc = Kg * G, nwt = (int64_t)oc * Kg;
     const int64_t rows = (int64_t)s->n * s->oh * s->ow, R = conv_chunk_rows(s);
-    const int64_t opix = (int64_t)s->oh * s->ow;
-#pragma omp parallel num_threads(gemm_threads(R))
+    const int64_t opix = (int64_t)s->oh * s->ow, ipix = (int64_t)s->h * s->w;
+    float *partials = scratch + (pw ? 0 : (int64_t)(s->threads > 0 ? s->threads : 1) * R * Kc);
+    int T = kernel_threads(s);
+    if (T > s->n) T = s->n;
+#pragma omp parallel num_threads(T)
     {
         int nt = omp_nth(), t = omp_tid();
-        if (db) colsum_rows(db, dy, rows, oc);
-        if (dx && !pw) {
-            int64_t total = (int64_t)s->n * s->h * s->w * c;
-            int64_t a = total * t / nt, e = total * (t + 1) / nt;
-            memset(dx + a, 0, (size_t)(e - a) * sizeof(float));
-        }
-        /* dW pieces: split each group's Kg columns so every thread has work. */
-        int64_t np = (nt + G - 1) / G;
-        if (np > Kg / 16) np = Kg / 16 > 0 ? Kg / 16 : 1;
-        int64_t items = (int64_t)G * np;
-#pragma omp barrier
-        for (int64_t c0 = 0; c0 < rows; c0 += R) {
-            int64_t m = imin64(R, rows - c0);
-            int64_t r0 = m * t / nt, r1 = m * (t + 1) / nt;
-            const float *A = pw ? x + c0 * Kc : scratch;
-            if (!pw) {
-                im2col(scratch + r0 * Kc, x, s, c0 + r0, r1 - r0);
-#pragma omp barrier
-            }
-            float beta = c0 == 0 ? 0.0f : 1.0f;
-#pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++) {
-                int g = (int)(it / np);
-                int64_t piece = it % np;
-                int64_t k0 = Kg * piece / np, k1 = Kg * (piece + 1) / np;
-                if (np > 1) { /* align piece boundaries to 16 columns */
-                    k0 = piece == 0 ? 0 : (k0 + 8) / 16 * 16;
-                    k1 = piece == np - 1 ? Kg : (k1 + 8) / 16 * 16;
-                }
-                if (k1 > k0)
-                    tx_sgemm(1, 0, ocg, k1 - k0, m, 1.0f, dy + c0 * oc + (int64_t)g * ocg, oc,
-                             A + g * Kg + k0, Kc, beta, dw + (int64_t)g * ocg * Kg + k0, Kg);
-            }
-            if (!dx) continue;
-            if (pw) {
-                for (int g = 0; g < G; g++)
-                    tx_sgemm(0, 0, r1 - r0, cg, ocg, 1.0f, dy + (c0 + r0) * oc + (int64_t)g * ocg,
-                             oc, w + (int64_t)g * ocg * Kg, Kg, 0.0f,
-                             dx + (c0 + r0) * c + (int64_t)g * cg, c);
-                continue;
-            }
+        int64_t n0 = (int64_t)s->n * t / nt, n1 = (int64_t)s->n * (t + 1) / nt;
+        float *col = pw ? NULL : scratch + t * R * Kc;
+        float *dwt = t == 0 ? dw : partials + (t - 1) * nwt;
+        int64_t pbeg = n0 * opix, pend = n1 * opix;
+        if (dx && !pw) memset(dx + n0 * ipix * c, 0, (size_t)((n1 - n0) * ipix * c) * sizeof(float));
+        if (pend <= pbeg) memset(dwt, 0, (size_t)nwt * sizeof(float));
+        for (int64_t p0 = pbeg; p0 < pend; p0 += R) {
+            int64_t m = imin64(R, pend - p0);
+            const float *A = pw ? x + p0 * Kc : col;
+            if (!pw) im2col(col, x, s, p0, m);
+            float beta = p0 == pbeg ? 0.0f : 1.0f;
             for (int g = 0; g < G; g++)
-                tx_sgemm(0, 0, r1 - r0, Kg, ocg, 1.0f, dy + (c0 + r0) * oc + (int64_t)g * ocg, oc,
-                         w + (int64_t)g * ocg * Kg, Kg, 0.0f, scratch + r0 * Kc + g * Kg, Kc);
+                tx_sgemm(1, 0, ocg, Kg, m, 1.0f, dy + p0 * oc + (int64_t)g * ocg, oc, A + g * Kg,
+                         Kc, beta, dwt + (int64_t)g * ocg * Kg, Kg);
+            if (!dx) continue;
+            for (int g = 0; g < G; g++) {
+                float *dst = pw ? dx + p0 * c + (int64_t)g * cg : col + g * Kg;
+                tx_sgemm(0, 0, m, Kg, ocg, 1.0f, dy + p0 * oc + (int64_t)g * ocg, oc,
+                         w + (int64_t)g * ocg * Kg, Kg, 0.0f, dst, pw ? c : Kc);
+            }
+            if (!pw) col2im_chunk(dx, col, s, p0, m);
+        }
 #pragma omp barrier
-            /* input rows this chunk touches: images n_a..n_b, all rows, filtered */
-            int64_t n_a = c0 / opix, n_b = (c0 + m - 1) / opix;
-            int64_t irows = (n_b - n_a + 1) * s->h;
+        if (db) colsum_rows(db, dy, rows, oc);
+        if (nt > 1) {
+            int64_t nblk = (nwt + 1023) / 1024;
 #pragma omp for schedule(static)
-            for (int64_t q = 0; q < irows; q++) {
-                int64_t n = n_a + q / s->h, ih = q % s->h;
-                /* output rows of image n inside the chunk */
-                int64_t pa = imax64(c0, n * opix), pb = imin64(c0 + m, (n + 1) * opix) - 1;
-                int64_t oya = (pa - n * opix) / s->ow, oyb = (pb - n * opix) / s->ow;
-                int64_t lo = oya * s->sh - s->pad_t, hi = oyb * s->sh - s->pad_t +
-                                                          (int64_t)(s->kh - 1) * s->dh;
-                if (ih < lo || ih > hi) continue;
-                col2im_row(dx, scratch, s, c0, m, n, ih);
+            for (int64_t bi = 0; bi < nblk; bi++) {
+                int64_t e = imin64(nwt, (bi + 1) * 1024);
+                for (int u = 1; u < nt; u++) {
+                    const float *pp = partials + (u - 1) * nwt;
+#pragma omp simd
+                    for (int64_t i = bi * 1024; i < e; i++) dw[i] += pp[i];
+                }
             }
         }
     }

@@ -36,11 +36,16 @@ typedef struct tx_conv_shape {
     int groups;         /* c % groups == 0 && oc % groups == 0 */
     int oh, ow;         /* output size: filled by tx_conv_shape_init unless set (>0) */
     int pad_b, pad_r;   /* trailing padding, used by init to compute oh/ow */
+    int threads;        /* most OpenMP threads the kernels use; scratch is sized for it.
+                           0: tx_conv_shape_init sets omp_get_max_threads(). Kernels use
+                           min(threads, omp_get_max_threads()), so the scratch stays big
+                           enough if the thread count changes later. */
 } tx_conv_shape;
 
 /* Validates and fills oh/ow (from pad_b/pad_r when oh/ow are 0). */
 int tx_conv_shape_init(tx_conv_shape *s, tx_err *err);
-/* Floats of scratch memory forward/backward need (im2col buffers etc.) for s. */
+/* Floats of scratch memory forward/backward need (im2col buffers etc.) for s; bounded
+ * (does not grow with the batch), proportional to s->threads. */
 size_t tx_conv2d_scratch_floats(const tx_conv_shape *s);
 
 void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
