@@ -96,6 +96,7 @@ tests: $(TEST_BIN) $(BUILD)/taxon
 
 deps:
 	@tools/install-deps.sh test
+	@tools/venv.sh || echo "taxon: no Python virtualenv (safetensors interop tests will skip)"
 
 # Unit + golden + CLI tests in the normal build.
 test-fast: all tests
