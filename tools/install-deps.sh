@@ -11,7 +11,7 @@ case "$what" in
   build) ;;
   test) pkgs+=(clang libclang-rt-14-dev libomp-14-dev) ;;
   golden) pkgs+=(python3-torch python3-numpy) ;;
-  bench) pkgs+=(python3-torch python3-numpy python3-venv hyperfine) ;;
+  bench) pkgs+=(python3-torch python3-numpy) ;;
   *) echo "usage: $0 build|test|golden|bench" >&2; exit 2 ;;
 esac
 missing=()
