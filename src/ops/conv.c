@@ -137,6 +137,17 @@ static int is_pointwise(const tx_conv_shape *s) {
            s->pad_l == 0 && s->oh == s->h && s->ow == s->w;
 }
 
+/* Threads the kernels may use: never more than the scratch was sized for. */
+static int slot_threads(const tx_conv_shape *s) {
+    if (s->threads > 0) return s->threads;
+    int t = omp_max_threads();
+    return t > 0 ? t : 1;
+}
+static int kernel_threads(const tx_conv_shape *s) {
+    int t = omp_max_threads(), cap = slot_threads(s);
+    return t < cap ? (t > 0 ? t : 1) : cap;
+}
+
 /* Rows (output pixels) per thread's im2col chunk: a function of the shape only. */
 static int64_t conv_chunk_rows(const tx_conv_shape *s) {
     int64_t rows = (int64_t)s->n * s->oh * s->ow;
@@ -146,18 +157,12 @@ static int64_t conv_chunk_rows(const tx_conv_shape *s) {
 }
 
 size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
-    size_t T = (size_t)(s->threads > 0 ? s->threads : 1);
+    size_t T = (size_t)slot_threads(s);
     /* direct: transposed weights [taps][oc] + up to T partials [taps+1][oc] */
     if (is_direct(s)) return (size_t)s->oc * (s->kh * s->kw + T * (s->kh * s->kw + 1));
     size_t partials = (T - 1) * (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
     if (is_pointwise(s)) return partials;
     return T * (size_t)conv_chunk_rows(s) * s->kh * s->kw * s->c + partials;
-}
-
-/* Threads the kernels may use: never more than the scratch was sized for. */
-static int kernel_threads(const tx_conv_shape *s) {
-    int t = omp_max_threads(), cap = s->threads > 0 ? s->threads : 1;
-    return t < cap ? (t > 0 ? t : 1) : cap;
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -692,7 +697,7 @@ static void gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
     const int64_t Kg = (int64_t)s->kh * s->kw * cg, Kc = Kg * G, nwt = (int64_t)oc * Kg;
     const int64_t rows = (int64_t)s->n * s->oh * s->ow, R = conv_chunk_rows(s);
     const int64_t opix = (int64_t)s->oh * s->ow, ipix = (int64_t)s->h * s->w;
-    float *partials = scratch + (pw ? 0 : (int64_t)(s->threads > 0 ? s->threads : 1) * R * Kc);
+    float *partials = scratch + (pw ? 0 : (int64_t)slot_threads(s) * R * Kc);
     int T = kernel_threads(s);
     if (T > s->n) T = s->n;
 #pragma omp parallel num_threads(T)

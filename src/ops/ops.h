@@ -36,10 +36,13 @@ typedef struct tx_conv_shape {
     int groups;         /* c % groups == 0 && oc % groups == 0 */
     int oh, ow;         /* output size: filled by tx_conv_shape_init unless set (>0) */
     int pad_b, pad_r;   /* trailing padding, used by init to compute oh/ow */
-    int threads;        /* most OpenMP threads the kernels use; scratch is sized for it.
-                           0: tx_conv_shape_init sets omp_get_max_threads(). Kernels use
-                           min(threads, omp_get_max_threads()), so the scratch stays big
-                           enough if the thread count changes later. */
+    int threads;        /* most OpenMP threads the kernels use; scratch is sized for it
+                           and kernels use min(threads, omp_get_max_threads()), so the
+                           scratch stays big enough if the thread count changes later.
+                           tx_conv_shape_init sets omp_get_max_threads() when 0. Left 0
+                           (shape not passed through init), scratch and kernels read
+                           omp_get_max_threads() at each call: then the thread count must
+                           not grow between sizing the scratch and running the kernels. */
 } tx_conv_shape;
 
 /* Validates and fills oh/ow (from pad_b/pad_r when oh/ow are 0). */
