@@ -93,9 +93,12 @@ int tx_gunzip(const uint8_t *in, size_t n, size_t cap, const char *name, uint8_t
                           (in && n >= 2 && in[0] == 0x1f && in[1] == 0x8b)
                               ? "file truncated inside the gzip header"
                               : "no 1f 8b magic");
-    /* The trailer's ISIZE (size mod 2^32 of the last member) is only a first guess. */
+    /* The trailer's ISIZE (size mod 2^32 of the last member) is only a first guess, and
+     * never trusted beyond deflate's best ratio (1032:1), so a forged trailer cannot make
+     * us reserve gigabytes up front. */
     size_t capacity = (size_t)in[n - 4] | ((size_t)in[n - 3] << 8) | ((size_t)in[n - 2] << 16) |
                       ((size_t)in[n - 1] << 24);
+    if (n <= (SIZE_MAX - 4096) / 1032 && capacity > n * 1032 + 4096) capacity = n * 1032 + 4096;
     if (capacity < 4096) capacity = 4096;
     if (capacity > cap) capacity = cap ? cap : 1;
     uint8_t *buf = malloc(capacity);
