@@ -678,6 +678,42 @@ static void test_jpeg(void) {
     free(c);
     expect_fail((const uint8_t *)"\xff\xd8\xff\xe0garbage-garbage", 19, "hdr.jpg", "hdr.jpg: JPEG",
                 "garbage after SOI");
+    /* Stray bytes before a marker (cameras write them; Pillow accepts them) are the one
+     * tolerated warning: in the header (before DQT) and before EOI. */
+    tx_image ref_im;
+    CHECK_OK(tx_image_decode(b.p, b.n, "a.jpg", 0, &ref_im, &err), &err);
+    static const uint8_t dqt[2] = {0xFF, 0xDB}, eoi[2] = {0xFF, 0xD9};
+    for (int which = 0; which < 2; which++) {
+        const uint8_t *m = which ? eoi : dqt;
+        size_t at = 0;
+        for (size_t i = 2; i + 1 < b.n; i++)
+            if (b.p[i] == m[0] && b.p[i + 1] == m[1]) {
+                at = i;
+                if (!which) break;
+            }
+        CHECK(at > 0, "marker not found");
+        uint8_t *x = malloc(b.n + 3);
+        memcpy(x, b.p, at);
+        memset(x + at, 0, 3);
+        memcpy(x + at + 3, b.p + at, b.n - at);
+        CHECK_OK(tx_image_decode(x, b.n + 3, "stray.jpg", 0, &im, &err), &err);
+        CHECK(count_mismatch(im.pixels, ref_im.pixels, W * H * 3) == 0,
+              "stray bytes before %s changed pixels", which ? "EOI" : "DQT");
+        tx_image_free(&im);
+        free(x);
+    }
+    tx_image_free(&ref_im);
+    /* A small file claiming 16000 x 16000 pixels fails (at its first warning). */
+    uint8_t *big = malloc(b.n);
+    memcpy(big, b.p, b.n);
+    for (size_t i = 2; i + 9 < b.n; i++)
+        if (big[i] == 0xFF && big[i + 1] == 0xC0) {
+            big[i + 5] = big[i + 7] = 16000 >> 8;
+            big[i + 6] = big[i + 8] = 16000 & 255;
+            break;
+        }
+    expect_fail(big, b.n, "huge.jpg", "truncated", "16000x16000 header on a small file");
+    free(big);
     free(b.p);
     free(b420.p);
     free(g.p);

@@ -548,7 +548,8 @@ static int decode_jpeg(const uint8_t *buf, size_t size, const char *name, tx_ima
     tjhandle tj = tjInitDecompress();
     if (!tj) return tx_err_set(err, TX_ENOMEM, "%s: cannot create JPEG decoder", name);
     int w = 0, h = 0, subsamp = 0, cs = 0, rc = TX_OK;
-    if (tjDecompressHeader3(tj, buf, (unsigned long)size, &w, &h, &subsamp, &cs) != 0) {
+    if (tjDecompressHeader3(tj, buf, (unsigned long)size, &w, &h, &subsamp, &cs) != 0 &&
+        !(tjGetErrorCode(tj) == TJERR_WARNING && strstr(tjGetErrorStr2(tj), "extraneous bytes"))) {
         rc = tx_err_set(err, TX_EFORMAT, "%s: JPEG header: %s", name, tjGetErrorStr2(tj));
         goto done;
     }
@@ -569,15 +570,22 @@ static int decode_jpeg(const uint8_t *buf, size_t size, const char *name, tx_ima
             goto done;
         }
     }
-    /* flags 0: libjpeg-turbo's defaults (islow IDCT, fancy upsampling). */
-    int flags = 0;
+    /* No DCT/upsampling flags: libjpeg-turbo's defaults (islow IDCT, fancy upsampling).
+     * Warnings are errors, so a truncated or corrupt file never decodes to gray padding,
+     * and the first pass stops at the first one (a 700-byte file claiming 16000 x 16000
+     * pixels fails at once instead of filling 768 MB). The one tolerated warning is stray
+     * bytes between markers, which many cameras write: then the file is decoded again,
+     * letting that warning pass. */
+    int flags = TJFLAG_STOPONWARNING;
 #ifdef TJFLAG_LIMITSCANS
     flags |= TJFLAG_LIMITSCANS; /* refuse pathological progressive files (> 500 scans) */
 #endif
-    if (tjDecompress2(tj, buf, (unsigned long)size, dst, w, 0, h, pf, flags) != 0) {
-        /* Warnings (decoding went on) are errors too, except for stray bytes between
-         * markers, which many cameras write: a truncated or corrupt file must not
-         * silently decode to gray. */
+    int ok = tjDecompress2(tj, buf, (unsigned long)size, dst, w, 0, h, pf, flags) == 0;
+    if (!ok && tjGetErrorCode(tj) == TJERR_WARNING &&
+        strstr(tjGetErrorStr2(tj), "extraneous bytes"))
+        ok = tjDecompress2(tj, buf, (unsigned long)size, dst, w, 0, h, pf,
+                           flags & ~TJFLAG_STOPONWARNING) == 0;
+    if (!ok) {
         const char *m = tjGetErrorStr2(tj);
         int warn = tjGetErrorCode(tj) == TJERR_WARNING;
         if (!warn || !strstr(m, "extraneous bytes")) {
