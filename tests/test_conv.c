@@ -5,6 +5,37 @@
 
 #include <omp.h>
 
+/* A second copy of conv.c compiled as if the CPU had no AVX-512, so the portable paths
+ * (im2col + GEMM, col2im, the AVX2/plain FMA helper) are tested here too. */
+#undef __AVX512F__
+#define tx_conv_shape_init portable_conv_shape_init
+#define tx_conv2d_scratch_floats portable_conv2d_scratch_floats
+#define tx_conv2d_forward portable_conv2d_forward
+#define tx_conv2d_backward portable_conv2d_backward
+#define tx_conv2d_forward_ref portable_conv2d_forward_ref
+#define tx_conv2d_backward_ref portable_conv2d_backward_ref
+#include "ops/conv.c"
+#undef tx_conv_shape_init
+#undef tx_conv2d_scratch_floats
+#undef tx_conv2d_forward
+#undef tx_conv2d_backward
+#undef tx_conv2d_forward_ref
+#undef tx_conv2d_backward_ref
+
+typedef struct {
+    const char *name;
+    size_t (*scratch)(const tx_conv_shape *);
+    void (*fwd)(float *, const float *, const float *, const float *, const tx_conv_shape *,
+                float *);
+    void (*bwd)(float *, float *, float *, const float *, const float *, const float *,
+                const tx_conv_shape *, float *);
+} conv_impl;
+
+static const conv_impl IMPLS[] = {
+    {"fast", tx_conv2d_scratch_floats, tx_conv2d_forward, tx_conv2d_backward},
+    {"portable", portable_conv2d_scratch_floats, portable_conv2d_forward, portable_conv2d_backward},
+};
+
 typedef struct {
     const char *name;
     int n, h, w, c, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups;
@@ -40,6 +71,12 @@ static const conv_case CASES[] = {
     {"pad > kernel",     1, 5, 4,  3,  4, 2, 2, 1, 1, 3, 3, 3, 3, 1, 1, 1, 0, 0, 1},
     {"7x7 s2 rgb",       1, 20, 19, 3, 16, 7, 7, 2, 2, 3, 3, 3, 3, 1, 1, 1, 0, 0, 0},
     {"batch 1 odd",      1, 5, 3,  7, 11, 3, 2, 1, 1, 1, 0, 1, 0, 1, 1, 1, 0, 0, 1},
+    /* weight passes split by taps, channel tails of every width */
+    {"c128 k3 oc20",     1, 5, 6, 128, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+    {"c40 oc70",         2, 6, 5, 40, 70, 3, 3, 1, 1, 1, 0, 1, 2, 1, 1, 1, 0, 0, 1},
+    {"c40 oc70 s2 g2",   2, 9, 8, 40, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 2, 0, 0, 1},
+    {"c96 oc136 1x1",    2, 3, 4, 96, 136, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
+    {"c100 oc3 5x5 d2",  1, 11, 12, 100, 3, 5, 5, 1, 1, 4, 3, 4, 5, 2, 2, 1, 0, 0, 1},
     /* several im2col chunks, boundaries inside images */
     {"chunks c32",       3, 30, 30, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
     {"chunks c64 valid", 2, 26, 26, 64, 24, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
@@ -99,7 +136,7 @@ static void track(double *worst, const float *a, const float *b, int64_t n) {
 /* The kernels run with 1, 2 and 3 threads on scratch sized for `sized_for` threads
  * (they use at most that many); sized_for 0 leaves the field 0 after init, so scratch
  * and kernels follow omp_get_max_threads() at each call. */
-static void check_case(const conv_case *k, int sized_for) {
+static void check_case(const conv_impl *im, const conv_case *k, int sized_for) {
     tx_err err = {0};
     tx_conv_shape s;
     CHECK_OK(make_shape_t(k, &s, sized_for, &err), &err);
@@ -128,33 +165,33 @@ static void check_case(const conv_case *k, int sized_for) {
     for (int ti = 0; ti < 3; ti++) {
         omp_set_num_threads(threads[ti]);
         free(scratch);
-        ns = tx_conv2d_scratch_floats(&s);
+        ns = im->scratch(&s);
         scratch = scratch_alloc(ns);
-        tx_conv2d_forward(y, x, w, b, &s, scratch);
-        snprintf(what, sizeof what, "%s fwd t%d", k->name, threads[ti]);
+        im->fwd(y, x, w, b, &s, scratch);
+        snprintf(what, sizeof what, "%s %s fwd t%d", im->name, k->name, threads[ti]);
         CHECK(tu_close(what, y, y_ref, ny, 1e-6f * terms_fwd, 1e-5f), "%s", what);
-        tx_conv2d_forward(y2, x, w, b, &s, scratch);
+        im->fwd(y2, x, w, b, &s, scratch);
         CHECK(memcmp(y, y2, sizeof(float) * (size_t)ny) == 0, "%s: forward not repeatable", what);
         track(&g_worst_fwd, y, y_ref, ny);
 
-        tx_conv2d_backward(dx, dw, k->bias ? db : NULL, dy, x, w, &s, scratch);
-        snprintf(what, sizeof what, "%s dx t%d", k->name, threads[ti]);
+        im->bwd(dx, dw, k->bias ? db : NULL, dy, x, w, &s, scratch);
+        snprintf(what, sizeof what, "%s %s dx t%d", im->name, k->name, threads[ti]);
         CHECK(tu_close(what, dx, dx_ref, nx, 1e-6f * terms_dx, 1e-5f), "%s", what);
-        snprintf(what, sizeof what, "%s dw t%d", k->name, threads[ti]);
+        snprintf(what, sizeof what, "%s %s dw t%d", im->name, k->name, threads[ti]);
         CHECK(tu_close(what, dw, dw_ref, nw, 1e-6f * (float)terms_dw, 1e-5f), "%s", what);
         if (k->bias) {
-            snprintf(what, sizeof what, "%s db t%d", k->name, threads[ti]);
+            snprintf(what, sizeof what, "%s %s db t%d", im->name, k->name, threads[ti]);
             CHECK(tu_close(what, db, db_ref, s.oc, 1e-6f * (float)terms_dw, 1e-5f), "%s", what);
             track(&g_worst_db, db, db_ref, s.oc);
         }
         track(&g_worst_dx, dx, dx_ref, nx);
         track(&g_worst_dw, dw, dw_ref, nw);
         /* again, and without dx: dw/db bit-identical to the first run */
-        tx_conv2d_backward(dx2, dw2, k->bias ? db2 : NULL, dy, x, w, &s, scratch);
+        im->bwd(dx2, dw2, k->bias ? db2 : NULL, dy, x, w, &s, scratch);
         CHECK(memcmp(dx, dx2, sizeof(float) * (size_t)nx) == 0, "%s: dx not repeatable", k->name);
         CHECK(memcmp(dw, dw2, sizeof(float) * (size_t)nw) == 0, "%s: dw not repeatable", k->name);
         for (int64_t i = 0; i < nw; i++) dw2[i] = NAN;
-        tx_conv2d_backward(NULL, dw2, k->bias ? db2 : NULL, dy, x, w, &s, scratch);
+        im->bwd(NULL, dw2, k->bias ? db2 : NULL, dy, x, w, &s, scratch);
         CHECK(memcmp(dw, dw2, sizeof(float) * (size_t)nw) == 0,
               "%s: dw differs when dx is not wanted", k->name);
         if (k->bias)
@@ -169,7 +206,9 @@ static void check_case(const conv_case *k, int sized_for) {
 }
 
 static void test_fast_vs_ref(void) {
-    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) check_case(&CASES[i], (int)(i % 4));
+    for (size_t m = 0; m < sizeof IMPLS / sizeof *IMPLS; m++)
+        for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
+            check_case(&IMPLS[m], &CASES[i], (int)(i % 4));
     printf("  largest |diff| fast vs ref: fwd %.3g  dx %.3g  dw %.3g  db %.3g\n", g_worst_fwd,
            g_worst_dx, g_worst_dw, g_worst_db);
 }

@@ -27,7 +27,7 @@
 
 #include <string.h>
 
-#if defined(__AVX512F__) || defined(__FMA__)
+#if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 #ifdef _OPENMP
@@ -41,6 +41,7 @@ static int omp_tid(void) { return 0; }
 static int omp_nth(void) { return 1; }
 #endif
 
+/* 16-float vectors (GCC/Clang vector extension): one AVX-512 register, or two AVX ones. */
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 /* Per-thread column buffer budget (floats) of the im2col path; least rows per chunk. */
@@ -156,15 +157,6 @@ static int64_t conv_chunk_rows(const tx_conv_shape *s) {
     return imin64(r, rows);
 }
 
-size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
-    size_t T = (size_t)slot_threads(s);
-    /* direct: transposed weights [taps][oc] + up to T partials [taps+1][oc] */
-    if (is_direct(s)) return (size_t)s->oc * (s->kh * s->kw + T * (s->kh * s->kw + 1));
-    size_t partials = (T - 1) * (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
-    if (is_pointwise(s)) return partials;
-    return T * (size_t)conv_chunk_rows(s) * s->kh * s->kw * s->c + partials;
-}
-
 /* ---- helpers ------------------------------------------------------------------ */
 
 /* db[o] = sum over rows of dy[r, o]; parallel over channel blocks (call inside a
@@ -184,6 +176,7 @@ static void colsum_rows(float *db, const float *dy, int64_t rows, int oc) {
     }
 }
 
+#if !defined(__AVX512F__)
 static void add_bias_rows(float *y, const float *b, int64_t m, int oc) {
     for (int64_t r = 0; r < m; r++) {
         float *yr = y + r * oc;
@@ -191,6 +184,7 @@ static void add_bias_rows(float *y, const float *b, int64_t m, int oc) {
         for (int o = 0; o < oc; o++) yr[o] += b[o];
     }
 }
+#endif
 
 /* Column rows for output pixels [p0, p0+m); row layout [group][kh][kw][cg]. */
 static void im2col(float *col, const float *x, const tx_conv_shape *s, int64_t p0, int64_t m) {
@@ -291,28 +285,19 @@ static geo make_geo(const tx_conv_shape *s) {
                  .pl = s->pad_l, .dh = s->dh, .dw = s->dw, .mult = s->oc / s->c};
 }
 
-static inline v16 v16_load(const float *p) { return *(const v16 *)p; }
-static inline void v16_store(float *p, v16 v) { *(v16 *)p = v; }
-static inline v16 v16_splat(float a) { return (v16){0} + a; }
-/* a*b + c as one fused multiply-add: ISO C mode (-std=c17) keeps GCC from contracting
- * a*b+c by itself, which would halve the arithmetic rate. */
-static inline v16 v16_fma(v16 a, v16 b, v16 c) {
+/* Helpers as macros: passing 16-float vectors by value has an ABI of its own when the
+ * build has no AVX-512, and compilers warn about it. */
+#define v16_load(p) (*(const v16 *)(p))
+#define v16_store(p, v) (*(v16 *)(p) = (v))
+#define v16_splat(a) v16_bcast_((float)(a))
+#define v16_bcast_(t) ((v16){t, t, t, t, t, t, t, t, t, t, t, t, t, t, t, t})
+/* a*b + c fused: ISO C mode (-std=c17) keeps GCC from contracting a*b+c by itself,
+ * which would halve the arithmetic rate; with AVX-512 the intrinsic says it. */
 #if defined(__AVX512F__)
-    return (v16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
-#elif defined(__FMA__)
-    typedef float v8 __attribute__((vector_size(32)));
-    v8 a0, a1, b0, b1, c0, c1;
-    memcpy(&a0, &a, 32); memcpy(&a1, (const char *)&a + 32, 32);
-    memcpy(&b0, &b, 32); memcpy(&b1, (const char *)&b + 32, 32);
-    memcpy(&c0, &c, 32); memcpy(&c1, (const char *)&c + 32, 32);
-    c0 = (v8)_mm256_fmadd_ps((__m256)a0, (__m256)b0, (__m256)c0);
-    c1 = (v8)_mm256_fmadd_ps((__m256)a1, (__m256)b1, (__m256)c1);
-    memcpy(&c, &c0, 32); memcpy((char *)&c + 32, &c1, 32);
-    return c;
+#define v16_fma(a, b, c) ((v16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #else
-    return a * b + c;
+#define v16_fma(a, b, c) ((a) * (b) + (c))
 #endif
-}
 
 /* Taps [lo, hi) of a window starting at input index i0 (dilation d, k taps) that land
  * inside [0, n). */
@@ -647,6 +632,7 @@ static void direct_backward(float *dx, float *dw, float *db, const float *dy, co
 
 /* ---- GEMM paths ------------------------------------------------------------------ */
 
+#if !defined(__AVX512F__) /* the pk kernels do the forward there */
 static void gemm_forward(float *y, const float *x, const float *w, const float *b,
                          const tx_conv_shape *s, float *scratch) {
     const int pw = is_pointwise(s), G = s->groups, oc = s->oc, ocg = oc / G;
@@ -674,6 +660,8 @@ static void gemm_forward(float *y, const float *x, const float *w, const float *
     }
 }
 
+#endif
+
 /* col2im for the column-gradient rows [c0, c0+m), on the calling thread. */
 static void col2im_chunk(float *dx, const float *dcol, const tx_conv_shape *s, int64_t c0,
                          int64_t m) {
@@ -690,6 +678,7 @@ static void col2im_chunk(float *dx, const float *dcol, const tx_conv_shape *s, i
 /* Each thread takes a contiguous range of images and walks it in chunks: im2col, its own
  * dW partial (thread 0 writes dw itself), dcol = dy * W and col2im into its own images'
  * dx. No barrier until the end, where the partials are added in thread order. */
+/* dw == NULL: only dx (no im2col needed, dcol = dy * W then col2im). */
 static void gemm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                           const float *w, const tx_conv_shape *s, float *scratch) {
     const int pw = is_pointwise(s), G = s->groups, oc = s->oc, ocg = oc / G;
@@ -705,18 +694,20 @@ static void gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
         int nt = omp_nth(), t = omp_tid();
         int64_t n0 = (int64_t)s->n * t / nt, n1 = (int64_t)s->n * (t + 1) / nt;
         float *col = pw ? NULL : scratch + t * R * Kc;
-        float *dwt = t == 0 ? dw : partials + (t - 1) * nwt;
+        float *dwt = !dw ? NULL : t == 0 ? dw : partials + (t - 1) * nwt;
         int64_t pbeg = n0 * opix, pend = n1 * opix;
         if (dx && !pw) memset(dx + n0 * ipix * c, 0, (size_t)((n1 - n0) * ipix * c) * sizeof(float));
-        if (pend <= pbeg) memset(dwt, 0, (size_t)nwt * sizeof(float));
+        if (dwt && pend <= pbeg) memset(dwt, 0, (size_t)nwt * sizeof(float));
         for (int64_t p0 = pbeg; p0 < pend; p0 += R) {
             int64_t m = imin64(R, pend - p0);
-            const float *A = pw ? x + p0 * Kc : col;
-            if (!pw) im2col(col, x, s, p0, m);
-            float beta = p0 == pbeg ? 0.0f : 1.0f;
-            for (int g = 0; g < G; g++)
-                tx_sgemm(1, 0, ocg, Kg, m, 1.0f, dy + p0 * oc + (int64_t)g * ocg, oc, A + g * Kg,
-                         Kc, beta, dwt + (int64_t)g * ocg * Kg, Kg);
+            if (dwt) {
+                const float *A = pw ? x + p0 * Kc : col;
+                if (!pw) im2col(col, x, s, p0, m);
+                float beta = p0 == pbeg ? 0.0f : 1.0f;
+                for (int g = 0; g < G; g++)
+                    tx_sgemm(1, 0, ocg, Kg, m, 1.0f, dy + p0 * oc + (int64_t)g * ocg, oc,
+                             A + g * Kg, Kc, beta, dwt + (int64_t)g * ocg * Kg, Kg);
+            }
             if (!dx) continue;
             for (int g = 0; g < G; g++) {
                 float *dst = pw ? dx + p0 * c + (int64_t)g * cg : col + g * Kg;
@@ -727,7 +718,7 @@ static void gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
         }
 #pragma omp barrier
         if (db) colsum_rows(db, dy, rows, oc);
-        if (nt > 1) {
+        if (dw && nt > 1) {
             int64_t nblk = (nwt + 1023) / 1024;
 #pragma omp for schedule(static)
             for (int64_t bi = 0; bi < nblk; bi++) {
@@ -742,18 +733,373 @@ static void gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
     }
 }
 
+/* ---- AVX-512 implicit-GEMM kernels ("pk") ---------------------------------------------
+ *
+ * No im2col: a micro-kernel keeps an MR pixels x (NB*16) output channels tile in
+ * registers and walks the taps and input channels, broadcasting x through one pointer
+ * per (tap, pixel) - a pointer into x, or into a zero vector where the tap falls in the
+ * padding - against weights packed as [group][64-channel block][tap][ci][NB*16].
+ * The same kernel computes dx of stride-1 convolutions (a convolution of dy with the
+ * flipped, transposed weights). dW has its own kernel: MR output channels x NB*16 input
+ * channels, summed over the pixels of one image at a time.
+ */
+#if defined(__AVX512F__)
+#define TX_CONV_PK 1
+
+enum {
+    PK_MAX_TAPS = 64,           /* taps per pass (pointer table on the stack) */
+    PK_WBUDGET = 64 * 1024,     /* weight floats per pass (~256 KB, L2-resident) */
+    PK_TILE = 48,               /* output pixels per work item (multiple of 6, 8 and 12) */
+};
+
+/* A convolution as the pointer kernels see it (forward, or backward-data). */
+typedef struct {
+    int64_t n, h, w, c;  /* input */
+    int64_t oh, ow, oc;  /* output */
+    int64_t pt, pl;      /* leading padding; may be negative (backward-data) */
+    int kh, kw, sh, sw, dh, dw, groups;
+    int64_t cin, cout;   /* per group */
+} pk_desc;
+
+static int64_t pk_pad16(int64_t v) { return (v + 15) / 16 * 16; }
+
+/* Floats of packed weights: groups x taps x cin x cout rounded up to 16. */
+static int64_t pk_wfloats(const pk_desc *d) {
+    return (int64_t)d->groups * d->kh * d->kw * d->cin * pk_pad16(d->cout);
+}
+
+/* Packs OHWI w into [g][block][tap][ci][width]; flip != 0 packs the backward-data view
+ * (input channel <-> output channel, taps reversed). Parallel over groups x blocks
+ * (call inside a parallel region). */
+static void pk_pack(float *wp, const float *w, const pk_desc *d, int flip) {
+    const int taps = d->kh * d->kw;
+    const int64_t cin = d->cin, cout = d->cout, cpad = pk_pad16(cout);
+    const int64_t nb = (cpad + 63) / 64, per_g = (int64_t)taps * cin * cpad;
+#pragma omp for schedule(static)
+    for (int64_t gb = 0; gb < d->groups * nb; gb++) {
+        int64_t g = gb / nb, b = gb % nb, o0 = b * 64, width = imin64(64, cpad - o0);
+        float *dst = wp + g * per_g + (int64_t)taps * cin * o0;
+        for (int t = 0; t < taps; t++)
+            for (int64_t ci = 0; ci < cin; ci++) {
+                float *row = dst + ((int64_t)t * cin + ci) * width;
+                for (int64_t j = 0; j < width; j++) {
+                    int64_t o = o0 + j;
+                    float v = 0.0f;
+                    if (o < cout) {
+                        /* forward: w[g*cout + o][t][ci]; backward-data: the output channel
+                         * is an input channel of the conv and vice versa, taps reversed */
+                        v = flip ? w[((g * cin + ci) * taps + (taps - 1 - t)) * cout + o]
+                                 : w[((g * cout + o) * taps + t) * cin + ci];
+                    }
+                    row[j] = v;
+                }
+            }
+    }
+}
+
+#define PK_FWD_KERNEL(MR, NB)                                                               \
+    static void pk_fwd_##MR##_##NB(const float *const *ap, int64_t aoff, int taps,          \
+                                   int64_t cin, const float *wp, float *y, int64_t ldy,     \
+                                   int rows, const float *init, int64_t ldi,               \
+                                   __mmask16 mask) {                                        \
+        __m512 acc[MR][NB];                                                                 \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                                        \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                                                    \
+                acc[r][j] = !init || (ldi && r >= rows) ? _mm512_setzero_ps()               \
+                            : j == NB - 1                                                   \
+                                ? _mm512_maskz_loadu_ps(mask, init + r * ldi + 16 * j)      \
+                                : _mm512_loadu_ps(init + r * ldi + 16 * j);                 \
+        for (int t = 0; t < taps; t++) {                                                    \
+            const float *a[MR];                                                             \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) a[r] = ap[t * MR + r] + aoff;                      \
+            const float *wt = wp + (int64_t)t * cin * (NB * 16);                            \
+            for (int64_t ci = 0; ci < cin; ci++) {                                          \
+                __m512 b[NB];                                                               \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) b[j] = _mm512_loadu_ps(wt + ci * (NB * 16) + 16 * j); \
+                _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                              \
+                    __m512 av = _mm512_set1_ps(a[r][ci]);                                   \
+                    _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) acc[r][j] = _mm512_fmadd_ps(av, b[j], acc[r][j]); \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                 \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) {                           \
+                if (r >= rows) break;                                                       \
+                if (j == NB - 1) _mm512_mask_storeu_ps(y + r * ldy + 16 * j, mask, acc[r][j]); \
+                else _mm512_storeu_ps(y + r * ldy + 16 * j, acc[r][j]);                     \
+            }                                                                               \
+    }
+
+PK_FWD_KERNEL(6, 4)
+PK_FWD_KERNEL(8, 3)
+PK_FWD_KERNEL(12, 2)
+PK_FWD_KERNEL(8, 1)
+
+/* Pointer table for output pixels p0..p0+MR-1 (rows beyond `rows` read zeros) and taps
+ * t0..t0+nt-1: ap[(t-t0)*MR + r]. */
+static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const float *zeros,
+                    int64_t p0, int rows, int MR, int t0, int nt) {
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
+        if (r >= rows) {
+            for (int t = 0; t < nt; t++) ap[t * MR + r] = zeros;
+            continue;
+        }
+        int64_t p = p0 + r, ox = p % d->ow, q = p / d->ow, oy = q % d->oh, n = q / d->oh;
+        int64_t ih0 = oy * d->sh - d->pt, iw0 = ox * d->sw - d->pl;
+        const float *xn = x + n * d->h * d->w * d->c;
+        for (int t = 0; t < nt; t++) {
+            int ki = (t0 + t) / d->kw, kj = (t0 + t) % d->kw;
+            int64_t ih = ih0 + (int64_t)ki * d->dh, iw = iw0 + (int64_t)kj * d->dw;
+            ap[t * MR + r] = (ih >= 0 && ih < d->h && iw >= 0 && iw < d->w)
+                                 ? xn + (ih * d->w + iw) * d->c
+                                 : zeros;
+        }
+    }
+}
+
+/* y[n,oh,ow,oc] = conv(x) + bias, with weights packed by pk_pack. zeros: >= c floats
+ * of 0. Call inside a parallel region (work is shared with omp for). */
+static void pk_run(float *y, const float *x, const float *wp, const float *bias,
+                   const float *zeros, const pk_desc *d) {
+    const int taps = d->kh * d->kw;
+    const int64_t cin = d->cin, cout = d->cout, cpad = pk_pad16(cout);
+    const int64_t nb = (cpad + 63) / 64, per_g = (int64_t)taps * cin * cpad;
+    const int64_t rows = d->n * d->oh * d->ow, tiles = (rows + PK_TILE - 1) / PK_TILE;
+    int kt = (int)imax64(1, imin64(PK_WBUDGET / (cin * 64), PK_MAX_TAPS));
+    if (kt > taps) kt = taps;
+    const __mmask16 tail = (__mmask16)(cout % 16 ? (1u << (cout % 16)) - 1 : 0xFFFF);
+#pragma omp for schedule(static)
+    for (int64_t ti = 0; ti < tiles; ti++) {
+        const float *ap[PK_MAX_TAPS * 12];
+        const int64_t p_beg = ti * PK_TILE, p_end = imin64(rows, p_beg + PK_TILE);
+        for (int64_t g = 0; g < d->groups; g++)
+            for (int64_t b = 0; b < nb; b++) {
+                const int64_t o0 = b * 64, width = imin64(64, cpad - o0);
+                const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
+                const __mmask16 mask = o0 + width >= cout ? tail : 0xFFFF;
+                const float *wb = wp + g * per_g + (int64_t)taps * cin * o0;
+                const int64_t aoff = g * cin;
+                float *yb = y + g * cout + o0;
+                for (int t0 = 0; t0 < taps; t0 += kt) {
+                    int nt = taps - t0 < kt ? taps - t0 : kt;
+                    const float *wt = wb + (int64_t)t0 * cin * width;
+                    for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
+                        int m = (int)imin64(MR, p_end - p0);
+                        pk_ptrs(ap, d, x, zeros, p0, m, MR, t0, nt);
+                        float *yp = yb + p0 * d->oc;
+                        const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
+                        int64_t ldi = t0 > 0 ? d->oc : 0;
+                        switch (NB) {
+                        case 4: pk_fwd_6_4(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
+                        case 3: pk_fwd_8_3(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
+                        case 2: pk_fwd_12_2(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
+                        default: pk_fwd_8_1(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
+                        }
+                    }
+                }
+            }
+    }
+}
+
+static pk_desc pk_forward_desc(const tx_conv_shape *s) {
+    return (pk_desc){.n = s->n, .h = s->h, .w = s->w, .c = s->c, .oh = s->oh, .ow = s->ow,
+                     .oc = s->oc, .pt = s->pad_t, .pl = s->pad_l, .kh = s->kh, .kw = s->kw,
+                     .sh = s->sh, .sw = s->sw, .dh = s->dh, .dw = s->dw, .groups = s->groups,
+                     .cin = s->c / s->groups, .cout = s->oc / s->groups};
+}
+
+/* dx of a stride-1 convolution: convolve dy with the flipped weights. */
+static pk_desc pk_dgrad_desc(const tx_conv_shape *s) {
+    return (pk_desc){.n = s->n, .h = s->oh, .w = s->ow, .c = s->oc, .oh = s->h, .ow = s->w,
+                     .oc = s->c, .pt = (int64_t)(s->kh - 1) * s->dh - s->pad_t,
+                     .pl = (int64_t)(s->kw - 1) * s->dw - s->pad_l, .kh = s->kh, .kw = s->kw,
+                     .sh = 1, .sw = 1, .dh = s->dh, .dw = s->dw, .groups = s->groups,
+                     .cin = s->oc / s->groups, .cout = s->c / s->groups};
+}
+
+/* dW tile: acc[MR output channels][NB*16 input channels] += dy[p][o] * x[pix(p,tap)][ci]
+ * over one image's output pixels, for one tap. */
+#define PK_DW_KERNEL(MR, NB)                                                                 \
+    static void pk_dw_##MR##_##NB(float *dwp, int64_t ldw, const float *xn, const float *dyn, \
+                                  const tx_conv_shape *s, int ki, int kj, __mmask16 mask) {   \
+        __m512 acc[MR][NB];                                                                  \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                                         \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                                                     \
+                acc[r][j] = j == NB - 1 ? _mm512_maskz_loadu_ps(mask, dwp + r * ldw + 16 * j) \
+                                        : _mm512_loadu_ps(dwp + r * ldw + 16 * j);           \
+        const int64_t c = s->c, oc = s->oc, w = s->w;                                        \
+        const int64_t off = (int64_t)kj * s->dw - s->pad_l;                                  \
+        const int64_t lo = off < 0 ? (-off + s->sw - 1) / s->sw : 0;                         \
+        const int64_t hi = imin64(s->ow, w - off <= 0 ? 0 : (w - off + s->sw - 1) / s->sw);  \
+        for (int64_t oy = 0; oy < s->oh; oy++) {                                             \
+            const int64_t ih = oy * s->sh - s->pad_t + (int64_t)ki * s->dh;                  \
+            if (ih < 0 || ih >= s->h) continue;                                              \
+            const float *dr = dyn + oy * s->ow * oc;                                         \
+            for (int64_t ox = lo; ox < hi; ox++) {                                           \
+                const float *xp = xn + (ih * w + off + ox * s->sw) * c, *dp = dr + ox * oc;  \
+                __m512 xv[NB];                                                               \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                                                 \
+                    xv[j] = j == NB - 1 ? _mm512_maskz_loadu_ps(mask, xp + 16 * j)           \
+                                        : _mm512_loadu_ps(xp + 16 * j);                      \
+                _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                               \
+                    __m512 dv = _mm512_set1_ps(dp[r]);                                       \
+                    _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) acc[r][j] = _mm512_fmadd_ps(dv, xv[j], acc[r][j]); \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                                         \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) {                                                   \
+                if (j == NB - 1) _mm512_mask_storeu_ps(dwp + r * ldw + 16 * j, mask, acc[r][j]); \
+                else _mm512_storeu_ps(dwp + r * ldw + 16 * j, acc[r][j]);                    \
+            }                                                                                \
+    }
+
+PK_DW_KERNEL(8, 1)
+PK_DW_KERNEL(8, 2)
+PK_DW_KERNEL(4, 3)
+PK_DW_KERNEL(4, 4)
+PK_DW_KERNEL(1, 1)
+PK_DW_KERNEL(1, 2)
+PK_DW_KERNEL(1, 3)
+PK_DW_KERNEL(1, 4)
+
+/* dwt[o][tap][ci] += this image's contribution (x image xn, dy image dyn). */
+static void pk_dw_image(float *dwt, const float *xn, const float *dyn, const tx_conv_shape *s) {
+    const int taps = s->kh * s->kw;
+    const int64_t cg = s->c / s->groups, ocg = s->oc / s->groups, ldw = (int64_t)taps * cg;
+    for (int t = 0; t < taps; t++) {
+        const int ki = t / s->kw, kj = t % s->kw;
+        for (int64_t g = 0; g < s->groups; g++)
+            for (int64_t c0 = 0; c0 < cg; c0 += 64) {
+                const int64_t width = imin64(64, cg - c0);
+                const int NB = (int)((width + 15) / 16);
+                const __mmask16 mask =
+                    (__mmask16)(width % 16 ? (1u << (width % 16)) - 1 : 0xFFFF);
+                const int MR = NB <= 2 ? 8 : 4;
+                const float *xg = xn + g * cg + c0;
+                for (int64_t o0 = 0; o0 < ocg; ) {
+                    const int mr = ocg - o0 >= MR ? MR : 1;
+                    float *dwp = dwt + (g * ocg + o0) * ldw + (int64_t)t * cg + c0;
+                    const float *dg = dyn + g * ocg + o0;
+                    switch (mr * 10 + NB) {
+                    case 81: pk_dw_8_1(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+                    case 82: pk_dw_8_2(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+                    case 43: pk_dw_4_3(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+                    case 44: pk_dw_4_4(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+                    case 11: pk_dw_1_1(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+                    case 12: pk_dw_1_2(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+                    case 13: pk_dw_1_3(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+                    default: pk_dw_1_4(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+                    }
+                    o0 += mr;
+                }
+            }
+    }
+}
+
+/* Scratch layout of the pk path: forward packed weights | backward-data packed weights |
+ * zeros (max(c, oc) floats) | then (threads-1) dW partials, and after them are summed,
+ * the im2col buffers of the GEMM dx of strided convolutions. */
+static size_t pk_scratch_floats(const tx_conv_shape *s) {
+    pk_desc f = pk_forward_desc(s), b = pk_dgrad_desc(s);
+    return (size_t)pk_wfloats(&f) + (size_t)pk_wfloats(&b) + (size_t)(s->c > s->oc ? s->c : s->oc);
+}
+
+static void pk_forward(float *y, const float *x, const float *w, const float *b,
+                       const tx_conv_shape *s, float *scratch) {
+    const pk_desc d = pk_forward_desc(s);
+    float *wp = scratch, *zeros = scratch + pk_wfloats(&d);
+#pragma omp parallel num_threads(kernel_threads(s))
+    {
+#pragma omp single
+        memset(zeros, 0, (size_t)s->c * sizeof(float));
+        pk_pack(wp, w, &d, 0); /* implicit barrier */
+        pk_run(y, x, wp, b, zeros, &d);
+    }
+}
+
+static void pk_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, const tx_conv_shape *s, float *scratch) {
+    const pk_desc fd = pk_forward_desc(s), bd = pk_dgrad_desc(s);
+    const int64_t nwt = (int64_t)s->oc * s->kh * s->kw * (s->c / s->groups);
+    const int64_t opix = (int64_t)s->oh * s->ow, ipix = (int64_t)s->h * s->w;
+    float *wpb = scratch + pk_wfloats(&fd), *zeros = wpb + pk_wfloats(&bd);
+    float *partials = zeros + (s->c > s->oc ? s->c : s->oc);
+    const int stride1 = s->sh == 1 && s->sw == 1;
+    int T = kernel_threads(s);
+    if (T > s->n) T = s->n;
+#pragma omp parallel num_threads(T)
+    {
+        int nt = omp_nth(), t = omp_tid();
+        /* dW: each thread sums its images into its own partial, in image order */
+        int64_t n0 = (int64_t)s->n * t / nt, n1 = (int64_t)s->n * (t + 1) / nt;
+        float *dwt = t == 0 ? dw : partials + (t - 1) * nwt;
+        memset(dwt, 0, (size_t)nwt * sizeof(float));
+        for (int64_t n = n0; n < n1; n++)
+            pk_dw_image(dwt, x + n * ipix * s->c, dy + n * opix * s->oc, s);
+        if (dx && stride1) {
+#pragma omp single
+            memset(zeros, 0, (size_t)s->oc * sizeof(float));
+            pk_pack(wpb, w, &bd, 1); /* implicit barrier */
+            pk_run(dx, dy, wpb, NULL, zeros, &bd);
+        }
+#pragma omp barrier
+        if (db) colsum_rows(db, dy, (int64_t)s->n * opix, s->oc);
+        if (nt > 1) {
+            int64_t nblk = (nwt + 1023) / 1024;
+#pragma omp for schedule(static)
+            for (int64_t bi = 0; bi < nblk; bi++) {
+                int64_t e = imin64(nwt, (bi + 1) * 1024);
+                for (int u = 1; u < nt; u++) {
+                    const float *pp = partials + (u - 1) * nwt;
+#pragma omp simd
+                    for (int64_t i = bi * 1024; i < e; i++) dw[i] += pp[i];
+                }
+            }
+        }
+    }
+    /* strided convolutions: dx through the GEMM path (dW already done) */
+    if (dx && !stride1) gemm_backward(dx, NULL, NULL, dy, x, w, s, partials);
+}
+#endif /* __AVX512F__ */
+
+size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
+    size_t T = (size_t)slot_threads(s);
+    /* direct: transposed weights [taps][oc] + up to T partials [taps+1][oc] */
+    if (is_direct(s)) return (size_t)s->oc * (s->kh * s->kw + T * (s->kh * s->kw + 1));
+    size_t partials = (T - 1) * (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
+    size_t cols = is_pointwise(s) ? 0 : T * (size_t)conv_chunk_rows(s) * s->kh * s->kw * s->c;
+#ifdef TX_CONV_PK
+    /* packed weights and zeros, then dW partials; strided convolutions reuse the partials
+     * area for the im2col buffers of their GEMM dx afterwards */
+    size_t head = pk_scratch_floats(s);
+    if (s->sh == 1 && s->sw == 1) cols = 0;
+    return head + (partials > cols ? partials : cols);
+#else
+    return partials + cols;
+#endif
+}
+
 /* ---- entry points ------------------------------------------------------------------- */
 
 void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        const tx_conv_shape *s, float *scratch) {
     if (is_direct(s)) direct_forward(y, x, w, b, s, scratch);
+#ifdef TX_CONV_PK
+    else pk_forward(y, x, w, b, s, scratch);
+#else
     else gemm_forward(y, x, w, b, s, scratch);
+#endif
 }
 
 void tx_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                         const float *w, const tx_conv_shape *s, float *scratch) {
     if (is_direct(s)) direct_backward(dx, dw, db, dy, x, w, s, scratch);
+#ifdef TX_CONV_PK
+    else pk_backward(dx, dw, db, dy, x, w, s, scratch);
+#else
     else gemm_backward(dx, dw, db, dy, x, w, s, scratch);
+#endif
 }
 
 /* ---- references ---------------------------------------------------------------------- */

@@ -59,14 +59,13 @@ void tx_sgemm_ref(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
-/* a*b + c fused: ISO C mode (-std=c17) stops GCC from contracting it by itself. */
-static inline v16 v16_fma(v16 a, v16 b, v16 c) {
+/* a*b + c fused (a macro: 16-float vectors passed by value have their own ABI without
+ * AVX-512). ISO C mode (-std=c17) stops GCC from contracting a*b+c by itself. */
 #if defined(__AVX512F__)
-    return (v16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#define v16_fma(a, b, c) ((v16)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #else
-    return a * b + c;
+#define v16_fma(a, b, c) ((a) * (b) + (c))
 #endif
-}
 
 enum { GB_MR = 6, GB_NR = 32, GB_KC = 256, GB_MC = 96, GB_NC = 192 };
 
@@ -119,7 +118,7 @@ static void micro_kernel(int kc, const float *pa, const float *pb, float alpha, 
         v16 b1 = *(const v16 *)(pb + k * GB_NR + 16);
         for (int r = 0; r < GB_MR; r++) {
             float a = pa[k * GB_MR + r];
-            v16 av = (v16){0} + a;
+            v16 av = {a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a};
             acc[r][0] = v16_fma(av, b0, acc[r][0]);
             acc[r][1] = v16_fma(av, b1, acc[r][1]);
         }
