@@ -1,0 +1,225 @@
+/* Graph building, the executor and the model file: shape errors, save/load round trips,
+ * the inference memory plan against the training executor, whole-graph finite
+ * differences through every op, and malformed model metadata. */
+#include "testutil.h"
+
+#include <cJSON.h>
+
+#include "graph/modelio.h"
+#include "ops/ops.h"
+
+/* A tiny graph that uses every op: conv(+bias, groups) bn relu maxpool avgpool add
+ * dropout gap flatten linear. */
+static tx_model *tiny(tx_err *err) {
+    tx_model *m = tx_model_new("custom");
+    int x = tx_g_input(m, 6, 6, 3, err);
+    int c1 = tx_g_conv(m, x, "c1", 4, 3, 1, 1, 1, 1, err);
+    int b1 = tx_g_bn(m, c1, "b1", err);
+    int r1 = tx_g_relu(m, b1, err);
+    int c2 = tx_g_conv(m, r1, "c2", 4, 3, 1, 1, 2, 0, err); /* grouped */
+    int a = tx_g_add(m, c2, r1, err);
+    int mp = tx_g_maxpool(m, a, 2, 2, 0, err);
+    int ap = tx_g_avgpool(m, mp, 3, 1, 1, err);
+    int d = tx_g_dropout(m, ap, 0.0f, err);
+    int g = tx_g_gap(m, d, err);
+    int f = tx_g_flatten(m, mp, err);
+    int l1 = tx_g_linear(m, f, "l1", 4, 1, err);
+    int s = tx_g_add(m, l1, g, err);
+    int out = tx_g_linear(m, s, "out", 3, 1, err);
+    if (out < 0) { tx_model_free(m); return NULL; }
+    m->num_classes = 3;
+    tx_preproc_default(&m->pp, 6, 6, 3);
+    tx_rng r;
+    tx_rng_seed(&r, 3);
+    for (int i = 0; i < m->n_params; i++) {
+        float *p = m->params[i].t.data;
+        int is_var = strstr(m->params[i].name, "running_var") != NULL;
+        for (int64_t k = 0; k < tx_tensor_numel(&m->params[i].t); k++)
+            p[k] = is_var ? 0.5f + tx_rng_uniform(&r) : tx_rng_normal(&r) * 0.5f;
+    }
+    return m;
+}
+
+static void test_shape_errors(void) {
+    tx_err err = {0};
+    tx_model *m = tx_model_new("x");
+    int in = tx_g_input(m, 4, 4, 3, err.code ? &err : &err);
+    int rc = tx_g_linear(m, in, "fc", 3, 1, &err);
+    CHECK(rc == TX_ESHAPE && strstr(err.msg, "flatten"), "linear on 4x4x3: %d %s", rc, err.msg);
+    rc = tx_g_conv(m, in, "c", 4, 7, 1, 0, 1, 0, &err);
+    CHECK(rc < 0, "7x7 conv on 4x4 accepted");
+    rc = tx_g_conv(m, in, "c", 4, 3, 1, 1, 2, 0, &err);
+    CHECK(rc < 0, "groups 2 with 3 channels accepted");
+    int c = tx_g_conv(m, in, "c", 4, 3, 1, 1, 1, 0, &err);
+    rc = tx_g_add(m, in, c, &err);
+    CHECK(rc == TX_ESHAPE, "add 4x4x3 + 4x4x4 accepted");
+    rc = tx_g_conv(m, c, "c", 4, 3, 1, 1, 1, 0, &err);
+    CHECK(rc < 0 && strstr(err.msg, "twice"), "duplicate name accepted: %s", err.msg);
+    printf("  last message: %s\n", err.msg);
+    tx_model_free(m);
+}
+
+static void test_roundtrip_and_plan(void) {
+    tx_err err = {0};
+    tx_model *m = tiny(&err);
+    CHECK(m, "tiny: %s", err.msg);
+    if (!m) return;
+    const char *names[3] = {"a", "b \"quoted\"", "c"};
+    CHECK_OK(tx_model_set_classes(m, 3, names, &err), &err);
+    tx_model_set_provenance(m, "{\"data\":\"unit\"}");
+    const char *path = "build/test_graph_tiny.safetensors";
+    CHECK_OK(tx_model_save(m, path, &err), &err);
+    tx_model *m2;
+    CHECK_OK(tx_model_load(path, &m2, &err), &err);
+    CHECK(m2->n_nodes == m->n_nodes && m2->n_params == m->n_params, "structure differs");
+    CHECK(!strcmp(tx_model_class_name(m2, 1), names[1]), "class name %s", tx_model_class_name(m2, 1));
+    CHECK(m2->provenance && strstr(m2->provenance, "unit"), "provenance lost");
+    int N = 3;
+    float x[3 * 108];
+    tx_rng r;
+    tx_rng_seed(&r, 9);
+    for (int i = 0; i < N * 108; i++) x[i] = tx_rng_normal(&r);
+    tx_exec *e1, *e2, *et;
+    CHECK_OK(tx_exec_create(m, N, 0, 0, &e1, &err), &err);
+    CHECK_OK(tx_exec_create(m2, N, 0, 0, &e2, &err), &err);
+    const float *y1 = tx_exec_forward(e1, x, N), *y2 = tx_exec_forward(e2, x, N);
+    CHECK(tu_close("saved/loaded model logits", y2, y1, N * 3, 0, 0), "round trip");
+    /* a plan made for a larger batch must give the same results (offsets differ) */
+    CHECK_OK(tx_exec_create(m, N + 5, 0, 0, &et, &err), &err);
+    const float *y3 = tx_exec_forward(et, x, N);
+    CHECK(tu_close("plan at batch N vs N+5", y3, y1, N * 3, 0, 0), "plans differ");
+    printf("  planned executor %zu bytes\n", tx_exec_peak_bytes(e1));
+    tx_exec_free(e1); tx_exec_free(e2); tx_exec_free(et);
+    if (getenv("TAXON_WRITE_SEED")) tx_model_save(m, getenv("TAXON_WRITE_SEED"), &err);
+    tx_model_free(m);
+    tx_model_free(m2);
+}
+
+/* d(sum(w . logits)) / d(param) by central differences in training mode (BN with batch
+ * statistics), for a sample of elements of every parameter, and for the input path. */
+static void test_whole_graph_gradients(void) {
+    tx_err err = {0};
+    tx_model *m = tiny(&err);
+    if (!m) { tu_failed_case = 1; return; }
+    int N = 4, K = 3;
+    float x[4 * 108], w[12];
+    tx_rng r;
+    tx_rng_seed(&r, 5);
+    for (int i = 0; i < N * 108; i++) x[i] = tx_rng_normal(&r);
+    for (int i = 0; i < N * K; i++) w[i] = tx_rng_normal(&r);
+    tx_exec *e;
+    CHECK_OK(tx_exec_create(m, N, 1, 0, &e, &err), &err);
+    /* momentum 0 keeps running stats fixed so repeated forwards see the same model */
+    for (int i = 0; i < m->n_nodes; i++) m->nodes[i].momentum = 0.0f;
+    tx_exec_forward(e, x, N);
+    tx_exec_backward(e, w);
+    double worst = 0;
+    int checked = 0, bad = 0;
+    for (int p = 0; p < m->n_params; p++) {
+        if (!m->params[p].trainable) continue;
+        float *v = m->params[p].t.data;
+        const float *g = tx_exec_param_grad(e, p);
+        int64_t n = tx_tensor_numel(&m->params[p].t);
+        for (int64_t k = 0; k < n; k += 1 + n / 7) {
+            float old = v[k], h = 1e-3f;
+            double f[2];
+            for (int s = 0; s < 2; s++) {
+                v[k] = old + (s ? -h : h);
+                const float *y = tx_exec_forward(e, x, N);
+                double acc = 0;
+                for (int i = 0; i < N * K; i++) acc += (double)w[i] * y[i];
+                f[s] = acc;
+            }
+            v[k] = old;
+            double num = (f[0] - f[1]) / (2 * h), d = fabs(num - g[k]) / (1 + fabs(num));
+            if (d > worst) worst = d;
+            if (d > 2e-2) {
+                bad++;
+                printf("  %s[%lld]: analytic %.6g numeric %.6g\n", m->params[p].name, (long long)k, g[k], num);
+            }
+            checked++;
+        }
+    }
+    printf("  %d parameter elements checked, largest relative difference %.3g\n", checked, worst);
+    CHECK(bad == 0, "%d gradients off", bad);
+    tx_exec_free(e);
+    tx_model_free(m);
+}
+
+static void corrupt_meta(const char *label, const char *from, const char *to, const char *want) {
+    tx_err err = {0};
+    tx_model *m = tiny(&err);
+    char *meta = tx_model_meta_json(m);
+    char *hit = strstr(meta, from);
+    CHECK(hit, "%s: pattern %s not in metadata", label, from);
+    if (!hit) { free(meta); tx_model_free(m); return; }
+    size_t a = (size_t)(hit - meta), nb = strlen(meta) - strlen(from) + strlen(to) + 1;
+    char *bad = malloc(nb);
+    memcpy(bad, meta, a);
+    strcpy(bad + a, to);
+    strcat(bad, hit + strlen(from));
+    tx_st_tensor *t;
+    int n;
+    tx_model_tensors(m, &t, &n, &err);
+    tx_st_meta kv = {.key = "taxon", .value = bad};
+    const char *path = "build/test_graph_bad.safetensors";
+    CHECK_OK(tx_st_write(path, t, n, &kv, 1, &err), &err);
+    tx_model *m2 = NULL;
+    int rc = tx_model_load(path, &m2, &err);
+    CHECK(rc != TX_OK && strstr(err.msg, want), "%s: rc %d, message '%s' lacks '%s'", label, rc, err.msg, want);
+    if (rc != TX_OK) printf("  %-22s -> %s\n", label, err.msg);
+    tx_model_free(m2);
+    free(t);
+    free(bad);
+    free(meta);
+    tx_model_free(m);
+}
+
+static void test_bad_metadata(void) {
+    corrupt_meta("unknown op", "\"op\":\"relu\"", "\"op\":\"gelu_x\"", "gelu_x");
+    corrupt_meta("unknown field", "\"op\":\"relu\"", "\"op\":\"relu\",\"frob\":1", "frob");
+    corrupt_meta("forward reference", "\"in\":[1]", "\"in\":[7]", "'in'");
+    corrupt_meta("negative input", "\"in\":[1]", "\"in\":[-1]", "in");
+    corrupt_meta("bad kernel", "\"kernel\":[3,3]", "\"kernel\":[0,3]", "kernel");
+    corrupt_meta("huge kernel", "\"kernel\":[3,3]", "\"kernel\":[99,3]", "c1");
+    corrupt_meta("string stride", "\"stride\":[1,1]", "\"stride\":\"1\"", "stride");
+    corrupt_meta("channel mismatch", "\"out\":4,\"bias\":true", "\"out\":5,\"bias\":true", "c2");
+    corrupt_meta("classes mismatch", "\"num_classes\":3", "\"num_classes\":4", "num_classes");
+    corrupt_meta("version", "\"version\":1", "\"version\":2", "version");
+    corrupt_meta("format", "taxon-model", "other-model", "format");
+    corrupt_meta("graph not array", "\"graph\":[", "\"graph\":7,\"g\":[", "graph");
+    corrupt_meta("bad preprocess", "\"height\":6", "\"height\":7", "preprocess");
+    corrupt_meta("bad resize", "\"bilinear\"", "\"bicubic\"", "resize");
+}
+
+static void test_missing_and_extra_tensors(void) {
+    tx_err err = {0};
+    tx_model *m = tiny(&err);
+    tx_st_tensor *t;
+    int n;
+    tx_model_tensors(m, &t, &n, &err);
+    char *meta = tx_model_meta_json(m);
+    tx_st_meta kv = {.key = "taxon", .value = meta};
+    tx_model *m2 = NULL;
+    CHECK_OK(tx_st_write("build/test_graph_missing.safetensors", t, n - 1, &kv, 1, &err), &err);
+    int rc = tx_model_load("build/test_graph_missing.safetensors", &m2, &err);
+    CHECK(rc != TX_OK && strstr(err.msg, "missing"), "missing tensor: %s", err.msg);
+    printf("  %s\n", err.msg);
+    t[0].name = "nobody.weight";
+    CHECK_OK(tx_st_write("build/test_graph_extra.safetensors", t, n, &kv, 1, &err), &err);
+    rc = tx_model_load("build/test_graph_extra.safetensors", &m2, &err);
+    CHECK(rc != TX_OK, "renamed tensor accepted");
+    printf("  %s\n", err.msg);
+    free(meta);
+    free(t);
+    tx_model_free(m);
+}
+
+int main(void) {
+    RUN(test_shape_errors);
+    RUN(test_roundtrip_and_plan);
+    RUN(test_whole_graph_gradients);
+    RUN(test_bad_metadata);
+    RUN(test_missing_and_extra_tensors);
+    TEST_MAIN_END();
+}
