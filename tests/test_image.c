@@ -713,6 +713,17 @@ static void test_jpeg(void) {
             break;
         }
     expect_fail(big, b.n, "huge.jpg", "truncated", "16000x16000 header on a small file");
+    /* ... and with stray bytes before DQT too, so that the tolerant pass would be next:
+     * refused up front rather than decoded for seconds (found by fuzz_image). */
+    size_t dq = 0;
+    for (size_t i = 2; i + 1 < b.n && !dq; i++)
+        if (big[i] == 0xFF && big[i + 1] == 0xDB) dq = i;
+    uint8_t *sb = malloc(b.n + 3);
+    memcpy(sb, big, dq);
+    memset(sb + dq, 0, 3);
+    memcpy(sb + dq + 3, big + dq, b.n - dq);
+    expect_fail(sb, b.n + 3, "stray_huge.jpg", "stray bytes", "stray bytes and a huge header");
+    free(sb);
     free(big);
     free(b.p);
     free(b420.p);
@@ -756,6 +767,12 @@ static void test_dispatch_and_args(void) {
     bytes b = bmp24(3, 2, 0);
     int rc = tx_image_decode(b.p, b.n, "w.bmp", 2, &im, &err);
     CHECK(rc == TX_EINVAL && strstr(err.msg, "want_c"), "want_c 2 accepted: %s", err.msg);
+    rc = tx_image_decode_max(b.p, b.n, "w.bmp", 0, 5, &im, &err);
+    CHECK(rc == TX_EUNSUP && strstr(err.msg, "limit of 5 pixels") && !im.pixels,
+          "pixel limit: %s", err.msg);
+    rc = tx_image_decode_max(b.p, b.n, "w.bmp", 0, 6, &im, &err);
+    CHECK(rc == TX_OK, "6 pixels refused with a limit of 6");
+    tx_image_free(&im);
     rc = tx_image_decode(b.p, b.n, NULL, 0, &im, &err);
     CHECK(rc == TX_OK, "NULL name rejected");
     tx_image_free(&im);

@@ -328,6 +328,17 @@ static void test_invalid_specs(void) {
         CHECK(rc == TX_EINVAL && strstr(err.msg, cases[k].want), "%s: rc %d, %s", cases[k].what,
               rc, err.msg);
     }
+    /* a 1-pixel-tall strip cannot be resized to cover 8x8 at crop 0.5 (16 x 2^21) */
+    tx_image strip = {1 << 17, 1, 1, calloc(1 << 17, 1)};
+    tx_preproc_default(&pp, 8, 8, 1);
+    pp.crop_fraction = 0.5f;
+    int rc = tx_preprocess_u8(out, &strip, &pp, &err);
+    CHECK(rc == TX_EUNSUP && strstr(err.msg, "aspect ratio"), "extreme aspect: rc %d %s", rc,
+          err.msg);
+    pp.resize = TX_RESIZE_NEAREST;
+    pp.crop_fraction = 1.0f;
+    CHECK_OK(tx_preprocess_u8(out, &strip, &pp, &err), &err); /* 8 x 2^20: still fine */
+    free(strip.pixels);
     tx_preproc_default(&pp, 8, 8, 3);
     tx_image bad = {4, 4, 2, im.pixels};
     CHECK(tx_preprocess_u8(out, &bad, &pp, &err) == TX_EINVAL, "2-channel image accepted");

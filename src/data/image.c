@@ -44,16 +44,16 @@ static uint32_t rd32le(const uint8_t *p) {
 
 /* Checks the size limits and allocates w*h*c bytes into img. */
 static int img_alloc(tx_image *img, uint64_t w, uint64_t h, int c, const char *name,
-                     const char *fmt, tx_err *err) {
+                     const char *fmt, uint64_t maxpx, tx_err *err) {
     if (w == 0 || h == 0)
         return tx_err_set(err, TX_EFORMAT, "%s: %s image has a zero side (%llu x %llu)",
                           name, fmt, (unsigned long long)w, (unsigned long long)h);
-    if (w > TX_IMAGE_MAX_SIDE || h > TX_IMAGE_MAX_SIDE || w * h > TX_IMAGE_MAX_PIXELS)
+    if (w > TX_IMAGE_MAX_SIDE || h > TX_IMAGE_MAX_SIDE || w * h > maxpx)
         return tx_err_set(err, TX_EUNSUP,
                           "%s: %s image is %llu x %llu pixels, more than the limit of %llu "
                           "pixels",
                           name, fmt, (unsigned long long)w, (unsigned long long)h,
-                          (unsigned long long)TX_IMAGE_MAX_PIXELS);
+                          (unsigned long long)maxpx);
     size_t n = (size_t)(w * h * (uint64_t)c);
     img->pixels = malloc(n);
     if (!img->pixels)
@@ -135,8 +135,8 @@ static const char *bmp_compression_name(uint32_t c) {
     }
 }
 
-static int decode_bmp(const uint8_t *buf, size_t size, const char *name, tx_image *out,
-                      tx_err *err) {
+static int decode_bmp(const uint8_t *buf, size_t size, const char *name, uint64_t maxpx,
+                      tx_image *out, tx_err *err) {
     if (size < 14 + 12)
         return tx_err_set(err, TX_EFORMAT,
                           "%s: BMP is %zu bytes, too short for its headers (at least 26)", name,
@@ -230,8 +230,8 @@ static int decode_bmp(const uint8_t *buf, size_t size, const char *name, tx_imag
                                   name, i == 0 ? "red" : i == 1 ? "green" : "blue", masks[i]);
     }
     if (w > TX_IMAGE_MAX_SIDE || h > TX_IMAGE_MAX_SIDE ||
-        (uint64_t)w * (uint64_t)h > TX_IMAGE_MAX_PIXELS)
-        return img_alloc(out, (uint64_t)w, (uint64_t)h, 3, name, "BMP", err); /* reports */
+        (uint64_t)w * (uint64_t)h > maxpx)
+        return img_alloc(out, (uint64_t)w, (uint64_t)h, 3, name, "BMP", maxpx, err); /* reports */
 
     /* Palette. */
     uint8_t pal[256][3];
@@ -270,7 +270,7 @@ static int decode_bmp(const uint8_t *buf, size_t size, const char *name, tx_imag
                           data_off > size ? (size_t)0 : size - data_off);
 
     int c = gray ? 1 : 3;
-    int rc = img_alloc(out, (uint64_t)w, (uint64_t)h, c, name, "BMP", err);
+    int rc = img_alloc(out, (uint64_t)w, (uint64_t)h, c, name, "BMP", maxpx, err);
     if (rc) return rc;
     size_t W = (size_t)w;
     for (int64_t y = 0; y < h; y++) {
@@ -357,8 +357,8 @@ static int pnm_uint(pnm_reader *r, uint32_t limit, uint32_t *v) {
     return 1;
 }
 
-static int decode_pnm(const uint8_t *buf, size_t size, const char *name, tx_image *out,
-                      tx_err *err) {
+static int decode_pnm(const uint8_t *buf, size_t size, const char *name, uint64_t maxpx,
+                      tx_image *out, tx_err *err) {
     char kind = (char)buf[1];
     const char *fmt = (kind == '2' || kind == '5') ? "PGM" : "PPM";
     int c = (kind == '2' || kind == '5') ? 1 : 3;
@@ -382,7 +382,7 @@ static int decode_pnm(const uint8_t *buf, size_t size, const char *name, tx_imag
     }
     if (v[2] == 0) return tx_err_set(err, TX_EFORMAT, "%s: %s maxval is 0", name, fmt);
     if (v[0] == 0 || v[1] == 0)
-        return img_alloc(out, v[0], v[1], c, name, fmt, err); /* reports the zero side */
+        return img_alloc(out, v[0], v[1], c, name, fmt, maxpx, err); /* reports the zero side */
     /* Exactly one whitespace byte separates the header from binary data. */
     if (r.pos >= size || !pnm_space(buf[r.pos]))
         return tx_err_set(err, TX_EFORMAT,
@@ -392,8 +392,8 @@ static int decode_pnm(const uint8_t *buf, size_t size, const char *name, tx_imag
     r.pos++;
     uint32_t maxval = v[2];
     uint64_t nsamp = (uint64_t)v[0] * v[1] * (uint64_t)c;
-    if ((uint64_t)v[0] * v[1] > TX_IMAGE_MAX_PIXELS)
-        return img_alloc(out, v[0], v[1], c, name, fmt, err); /* reports */
+    if ((uint64_t)v[0] * v[1] > maxpx)
+        return img_alloc(out, v[0], v[1], c, name, fmt, maxpx, err); /* reports */
     int bytes = maxval > 255 ? 2 : 1;
     if (!ascii) {
         uint64_t need = nsamp * (uint64_t)bytes;
@@ -403,7 +403,7 @@ static int decode_pnm(const uint8_t *buf, size_t size, const char *name, tx_imag
                               "%zu (%zu after the offset)",
                               name, fmt, r.pos, (unsigned long long)need, size, size - r.pos);
     }
-    int rc = img_alloc(out, v[0], v[1], c, name, fmt, err);
+    int rc = img_alloc(out, v[0], v[1], c, name, fmt, maxpx, err);
     if (rc) return rc;
     uint8_t *o = out->pixels;
     for (uint64_t i = 0; i < nsamp; i++) {
@@ -443,6 +443,7 @@ typedef struct {
     const uint8_t *buf;
     size_t size, pos;
     const char *name;
+    uint64_t maxpx;
     png_structp png;
     png_infop info;
     png_bytep *rows;
@@ -496,7 +497,7 @@ static int png_run(png_ctx *c, tx_err *err) {
         snprintf(c->msg, sizeof c->msg, "unexpected layout after expansion (%d channels)", ch);
         return TX_EFORMAT;
     }
-    c->code = img_alloc(c->out, w, h, ch, c->name, "PNG", err);
+    c->code = img_alloc(c->out, w, h, ch, c->name, "PNG", c->maxpx, err);
     if (c->code) return c->code;
     c->rows = malloc(sizeof *c->rows * (size_t)h);
     if (!c->rows) {
@@ -510,13 +511,14 @@ static int png_run(png_ctx *c, tx_err *err) {
     return TX_OK;
 }
 
-static int decode_png(const uint8_t *buf, size_t size, const char *name, tx_image *out,
-                      tx_err *err) {
+static int decode_png(const uint8_t *buf, size_t size, const char *name, uint64_t maxpx,
+                      tx_image *out, tx_err *err) {
     png_ctx c;
     memset(&c, 0, sizeof c);
     c.buf = buf;
     c.size = size;
     c.name = name;
+    c.maxpx = maxpx;
     c.out = out;
     c.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &c, png_err_fn, png_warn_fn);
     if (!c.png) return tx_err_set(err, TX_ENOMEM, "%s: cannot create PNG reader", name);
@@ -540,8 +542,13 @@ static int decode_png(const uint8_t *buf, size_t size, const char *name, tx_imag
 /* ---- JPEG ---------------------------------------------------------------- */
 
 #ifdef TX_HAVE_TURBOJPEG
-static int decode_jpeg(const uint8_t *buf, size_t size, const char *name, tx_image *out,
-                       tx_err *err) {
+/* The last call failed only with libjpeg's "N extraneous bytes before marker" warning. */
+static int jpeg_stray_warning(tjhandle tj) {
+    return tjGetErrorCode(tj) == TJERR_WARNING && strstr(tjGetErrorStr2(tj), "extraneous bytes");
+}
+
+static int decode_jpeg(const uint8_t *buf, size_t size, const char *name, uint64_t maxpx,
+                       tx_image *out, tx_err *err) {
 #if SIZE_MAX > ULONG_MAX
     if (size > ULONG_MAX) return tx_err_set(err, TX_EUNSUP, "%s: JPEG too large", name);
 #endif
@@ -549,7 +556,7 @@ static int decode_jpeg(const uint8_t *buf, size_t size, const char *name, tx_ima
     if (!tj) return tx_err_set(err, TX_ENOMEM, "%s: cannot create JPEG decoder", name);
     int w = 0, h = 0, subsamp = 0, cs = 0, rc = TX_OK;
     if (tjDecompressHeader3(tj, buf, (unsigned long)size, &w, &h, &subsamp, &cs) != 0 &&
-        !(tjGetErrorCode(tj) == TJERR_WARNING && strstr(tjGetErrorStr2(tj), "extraneous bytes"))) {
+        !jpeg_stray_warning(tj)) {
         rc = tx_err_set(err, TX_EFORMAT, "%s: JPEG header: %s", name, tjGetErrorStr2(tj));
         goto done;
     }
@@ -560,7 +567,7 @@ static int decode_jpeg(const uint8_t *buf, size_t size, const char *name, tx_ima
     int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
     int c = cs == TJCS_GRAY ? 1 : 3;
     int pf = cs == TJCS_GRAY ? TJPF_GRAY : cmyk ? TJPF_CMYK : TJPF_RGB;
-    rc = img_alloc(out, (uint64_t)w, (uint64_t)h, c, name, "JPEG", err);
+    rc = img_alloc(out, (uint64_t)w, (uint64_t)h, c, name, "JPEG", maxpx, err);
     if (rc) goto done;
     uint8_t *dst = out->pixels;
     if (cmyk) {
@@ -574,26 +581,38 @@ static int decode_jpeg(const uint8_t *buf, size_t size, const char *name, tx_ima
      * Warnings are errors, so a truncated or corrupt file never decodes to gray padding,
      * and the first pass stops at the first one (a 700-byte file claiming 16000 x 16000
      * pixels fails at once instead of filling 768 MB). The one tolerated warning is stray
-     * bytes between markers, which many cameras write: then the file is decoded again,
-     * letting that warning pass. */
+     * bytes between markers, which many cameras write: then the file is decoded again
+     * without stopping. libjpeg reports only a file's first warning, so that second pass
+     * cannot see later ones; it is therefore refused to files claiming far more pixels
+     * than such a file plausibly holds (photos have a few pixels per byte; this allows
+     * 64 per byte beyond the first 4 million). */
     int flags = TJFLAG_STOPONWARNING;
 #ifdef TJFLAG_LIMITSCANS
     flags |= TJFLAG_LIMITSCANS; /* refuse pathological progressive files (> 500 scans) */
 #endif
     int ok = tjDecompress2(tj, buf, (unsigned long)size, dst, w, 0, h, pf, flags) == 0;
-    if (!ok && tjGetErrorCode(tj) == TJERR_WARNING &&
-        strstr(tjGetErrorStr2(tj), "extraneous bytes"))
-        ok = tjDecompress2(tj, buf, (unsigned long)size, dst, w, 0, h, pf,
-                           flags & ~TJFLAG_STOPONWARNING) == 0;
-    if (!ok) {
-        const char *m = tjGetErrorStr2(tj);
-        int warn = tjGetErrorCode(tj) == TJERR_WARNING;
-        if (!warn || !strstr(m, "extraneous bytes")) {
-            rc = tx_err_set(err, TX_EFORMAT, "%s: JPEG %s: %s", name,
-                            warn ? "data is corrupt or truncated" : "decoding failed", m);
-            if (cmyk) free(dst);
-            goto done;
+    if (!ok && jpeg_stray_warning(tj)) {
+        uint64_t plausible = (uint64_t)size * 64 + ((uint64_t)1 << 22);
+        if ((uint64_t)w * (uint64_t)h > plausible) {
+            rc = tx_err_set(err, TX_EFORMAT,
+                            "%s: JPEG has stray bytes between markers and claims %d x %d "
+                            "pixels for a %zu-byte file; refusing it as corrupt (%s)",
+                            name, w, h, size, tjGetErrorStr2(tj));
+        } else {
+            ok = tjDecompress2(tj, buf, (unsigned long)size, dst, w, 0, h, pf,
+                               flags & ~TJFLAG_STOPONWARNING) == 0 ||
+                 jpeg_stray_warning(tj);
         }
+    }
+    if (!ok && !rc) {
+        int warn = tjGetErrorCode(tj) == TJERR_WARNING;
+        rc = tx_err_set(err, TX_EFORMAT, "%s: JPEG %s: %s", name,
+                        warn ? "data is corrupt or truncated" : "decoding failed",
+                        tjGetErrorStr2(tj));
+    }
+    if (rc) {
+        if (cmyk) free(dst);
+        goto done;
     }
     if (cmyk) { /* Adobe-style inverted CMYK as libjpeg delivers it */
         size_t np = (size_t)w * (size_t)h;
@@ -615,35 +634,42 @@ done:
 
 int tx_image_decode(const uint8_t *buf, size_t size, const char *name, int want_c,
                     tx_image *out, tx_err *err) {
+    return tx_image_decode_max(buf, size, name, want_c, 0, out, err);
+}
+
+int tx_image_decode_max(const uint8_t *buf, size_t size, const char *name, int want_c,
+                        uint64_t max_pixels, tx_image *out, tx_err *err) {
     if (!name) name = "<buffer>";
     if (!out) return tx_err_set(err, TX_EINVAL, "%s: no output image", name);
     memset(out, 0, sizeof *out);
     if (want_c != 0 && want_c != 1 && want_c != 3)
         return tx_err_set(err, TX_EINVAL, "%s: want_c must be 0, 1 or 3, not %d", name, want_c);
     if (!buf || size == 0) return tx_err_set(err, TX_EFORMAT, "%s: file is empty", name);
+    uint64_t maxpx = max_pixels && max_pixels < TX_IMAGE_MAX_PIXELS ? max_pixels
+                                                                     : TX_IMAGE_MAX_PIXELS;
 
     static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
     static const uint8_t jpg_sig[3] = {0xFF, 0xD8, 0xFF};
     int rc;
     if (size >= 8 && memcmp(buf, png_sig, 8) == 0) {
 #ifdef TX_HAVE_PNG
-        rc = decode_png(buf, size, name, out, err);
+        rc = decode_png(buf, size, name, maxpx, out, err);
 #else
         return tx_err_set(err, TX_EUNSUP, "%s: PNG file, but taxon was built without PNG "
                           "support (libpng)", name);
 #endif
     } else if (size >= 3 && memcmp(buf, jpg_sig, 3) == 0) {
 #ifdef TX_HAVE_TURBOJPEG
-        rc = decode_jpeg(buf, size, name, out, err);
+        rc = decode_jpeg(buf, size, name, maxpx, out, err);
 #else
         return tx_err_set(err, TX_EUNSUP, "%s: JPEG file, but taxon was built without JPEG "
                           "support (libturbojpeg)", name);
 #endif
     } else if (size >= 2 && buf[0] == 'B' && buf[1] == 'M') {
-        rc = decode_bmp(buf, size, name, out, err);
+        rc = decode_bmp(buf, size, name, maxpx, out, err);
     } else if (size >= 2 && buf[0] == 'P' && (buf[1] == '2' || buf[1] == '3' || buf[1] == '5' ||
                                               buf[1] == '6')) {
-        rc = decode_pnm(buf, size, name, out, err);
+        rc = decode_pnm(buf, size, name, maxpx, out, err);
     } else if (size >= 2 && buf[0] == 'P' && (buf[1] == '1' || buf[1] == '4' || buf[1] == '7')) {
         return tx_err_set(err, TX_EUNSUP, "%s: %s files are not supported (PGM P2/P5 and PPM "
                           "P3/P6 are)", name, buf[1] == '7' ? "PAM (P7)" : "PBM (P1/P4)");

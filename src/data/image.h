@@ -27,6 +27,10 @@ typedef struct tx_image {
  * zeroed and holds nothing to free. */
 int tx_image_decode(const uint8_t *buf, size_t size, const char *name, int want_c,
                     tx_image *out, tx_err *err);
+/* The same with a lower pixel limit (0 = the default 1<<28), checked from the header
+ * before any pixel is decoded: a server or a fuzzer bounds its work with it. */
+int tx_image_decode_max(const uint8_t *buf, size_t size, const char *name, int want_c,
+                        uint64_t max_pixels, tx_image *out, tx_err *err);
 int tx_image_load(const char *path, int want_c, tx_image *out, tx_err *err);
 void tx_image_free(tx_image *img);
 

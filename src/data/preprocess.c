@@ -131,12 +131,14 @@ static int round_half_even_half(int d) { /* round(d / 2) with ties to even, d >=
     return (k % 2 == 0) ? k : k + 1;
 }
 
-static void pp_geometry(int ih, int iw, const tx_preproc *pp, pp_geom *g) {
+#define TX_PP_MAX_RESIZED (1 << 20)
+
+static int pp_geometry(int ih, int iw, const tx_preproc *pp, pp_geom *g, tx_err *err) {
     if (pp->crop_fraction <= 0.0f) {
         g->rh = pp->height;
         g->rw = pp->width;
         g->top = g->left = 0;
-        return;
+        return TX_OK;
     }
     int64_t sh = (int64_t)floor((double)pp->height / (double)pp->crop_fraction + 1e-3);
     int64_t sw = (int64_t)floor((double)pp->width / (double)pp->crop_fraction + 1e-3);
@@ -152,10 +154,16 @@ static void pp_geometry(int ih, int iw, const tx_preproc *pp, pp_geom *g) {
     }
     if (rh < pp->height) rh = pp->height; /* cannot happen; keeps the crop in range */
     if (rw < pp->width) rw = pp->width;
+    if (rh > TX_PP_MAX_RESIZED || rw > TX_PP_MAX_RESIZED)
+        return tx_err_set(err, TX_EUNSUP,
+                          "preprocess: a %d x %d image resized for crop_fraction %g would be "
+                          "%lld x %lld pixels; its aspect ratio is too extreme",
+                          iw, ih, (double)pp->crop_fraction, (long long)rw, (long long)rh);
     g->rh = (int)rh;
     g->rw = (int)rw;
     g->top = round_half_even_half(g->rh - pp->height);
     g->left = round_half_even_half(g->rw - pp->width);
+    return TX_OK;
 }
 
 /* Bilinear sample positions along one axis for dst = off .. off+n-1. */
@@ -193,8 +201,9 @@ static void nearest_axis(int in, int out, int off, int n, int *idx) {
 static int pp_resize(uint8_t *out, int oc, const uint8_t *src, int ih, int iw, int sc,
                      const tx_preproc *pp, tx_err *err) {
     const int H = pp->height, W = pp->width;
-    pp_geom g;
-    pp_geometry(ih, iw, pp, &g);
+    pp_geom g = {0, 0, 0, 0};
+    int rc = pp_geometry(ih, iw, pp, &g, err);
+    if (rc) return rc;
     int *ylo = malloc(sizeof(int) * (size_t)H * 2), *xlo = malloc(sizeof(int) * (size_t)W * 2);
     float *yf = malloc(sizeof(float) * (size_t)H), *xf = malloc(sizeof(float) * (size_t)W);
     if (!ylo || !xlo || !yf || !xf) {
