@@ -318,9 +318,40 @@ static void transpose_taps(float *wt, const float *w, int64_t oc, int taps) {
 
 enum { REG_TAPS = 25 }; /* kernels up to 5x5 keep their 16-lane taps in registers */
 
+/* Output columns [lo, hi) whose whole window (KW taps) lies inside [0, w). */
+static inline void interior_cols(int64_t ow, int64_t w, int sw, int64_t pl, int dw, int KW,
+                                 int64_t *lo, int64_t *hi) {
+    int64_t l = pl > 0 ? (pl + sw - 1) / sw : 0;
+    int64_t num = w - 1 + pl - (int64_t)(KW - 1) * dw;
+    int64_t h = num < 0 ? 0 : num / sw + 1;
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* One output pixel of dfwd_row16 whose window may leave the input (taps clipped). */
+static inline __attribute__((always_inline)) v16
+dfwd_px_edge(const geo *g, const float *xn, const float *wt, v16 acc, int64_t ih0, int ki_lo,
+             int ki_hi, int64_t ox, int64_t xo, int64_t o0, int vec, const int KW) {
+    const int64_t iw0 = ox * g->sw - g->pl;
+    int kj_lo, kj_hi;
+    tap_range(iw0, g->dw, KW, g->w, &kj_lo, &kj_hi);
+    for (int ki = ki_lo; ki < ki_hi; ki++) {
+        const float *xr = xn + ((ih0 + (int64_t)ki * g->dh) * g->w + iw0) * g->c + xo;
+        for (int kj = kj_lo; kj < kj_hi; kj++) {
+            const float *xp = xr + (int64_t)kj * g->dw * g->c;
+            acc = v16_fma(vec ? v16_load(xp) : v16_splat(*xp),
+                          v16_load(wt + (int64_t)(ki * KW + kj) * g->oc + o0), acc);
+        }
+    }
+    return acc;
+}
+
 /* One output row (n, oy), output channels o0..o0+15: each reads x channel o0+lane
  * (mult == 1) or o0/mult broadcast (mult a multiple of 16). KH/KW are compile-time
- * constants in the specialized calls, so interior pixels run fully unrolled. */
+ * constants in the specialized calls, so interior pixels run fully unrolled with the
+ * taps' weights in registers. */
 static inline __attribute__((always_inline)) void
 dfwd_row16(const geo *g, float *yrow, const float *xn, const float *wt, const float *b,
            int64_t oy, int64_t o0, const int KH, const int KW) {
@@ -330,37 +361,31 @@ dfwd_row16(const geo *g, float *yrow, const float *xn, const float *wt, const fl
     const int64_t ih0 = oy * g->sh - g->pt;
     int ki_lo, ki_hi;
     tap_range(ih0, g->dh, KH, g->h, &ki_lo, &ki_hi);
-    const int full_rows = ki_lo == 0 && ki_hi == KH;
+    int64_t ilo = g->ow, ihi = g->ow;
+    if (reg && ki_lo == 0 && ki_hi == KH)
+        interior_cols(g->ow, g->w, g->sw, g->pl, g->dw, KW, &ilo, &ihi);
     v16 wr[REG_TAPS];
     if (reg)
         for (int k = 0; k < KH * KW; k++) wr[k] = v16_load(wt + k * oc + o0);
     const v16 bias = b ? v16_load(b + o0) : (v16){0};
-    for (int64_t ox = 0; ox < g->ow; ox++) {
-        const int64_t iw0 = ox * g->sw - g->pl;
-        int kj_lo, kj_hi;
-        tap_range(iw0, g->dw, KW, g->w, &kj_lo, &kj_hi);
+    for (int64_t ox = 0; ox < ilo; ox++)
+        v16_store(yrow + ox * oc + o0,
+                  dfwd_px_edge(g, xn, wt, bias, ih0, ki_lo, ki_hi, ox, xo, o0, vec, KW));
+    for (int64_t ox = ilo; ox < ihi; ox++) {
+        const float *xr = xn + (ih0 * g->w + ox * g->sw - g->pl) * c + xo;
         v16 acc = bias;
-        if (full_rows && kj_lo == 0 && kj_hi == KW && reg) {
-            const float *xr = xn + (ih0 * g->w + iw0) * c + xo;
 #pragma GCC unroll 5
-            for (int ki = 0; ki < KH; ki++)
+        for (int ki = 0; ki < KH; ki++)
 #pragma GCC unroll 5
-                for (int kj = 0; kj < KW; kj++) {
-                    const float *xp = xr + ((int64_t)ki * g->dh * g->w + (int64_t)kj * g->dw) * c;
-                    acc = v16_fma(vec ? v16_load(xp) : v16_splat(*xp), wr[ki * KW + kj], acc);
-                }
-        } else {
-            for (int ki = ki_lo; ki < ki_hi; ki++) {
-                const float *xr = xn + ((ih0 + (int64_t)ki * g->dh) * g->w + iw0) * c + xo;
-                for (int kj = kj_lo; kj < kj_hi; kj++) {
-                    const float *xp = xr + (int64_t)kj * g->dw * c;
-                    acc = v16_fma(vec ? v16_load(xp) : v16_splat(*xp),
-                                  v16_load(wt + (int64_t)(ki * KW + kj) * oc + o0), acc);
-                }
+            for (int kj = 0; kj < KW; kj++) {
+                const float *xp = xr + ((int64_t)ki * g->dh * g->w + (int64_t)kj * g->dw) * c;
+                acc = v16_fma(vec ? v16_load(xp) : v16_splat(*xp), wr[ki * KW + kj], acc);
             }
-        }
         v16_store(yrow + ox * oc + o0, acc);
     }
+    for (int64_t ox = ihi; ox < g->ow; ox++)
+        v16_store(yrow + ox * oc + o0,
+                  dfwd_px_edge(g, xn, wt, bias, ih0, ki_lo, ki_hi, ox, xo, o0, vec, KW));
 }
 
 /* Same row, any channel multiplier, output channels [o_beg, o_end): plain loops. */
@@ -424,39 +449,46 @@ dbwd_w16(const geo *g, float *part, const float *dy, const float *x, int64_t r0,
     float *pw = part + o0; /* row k at pw + k*oc */
     if (!reg)
         for (int k = 0; k < taps; k++) v16_store(pw + k * oc, (v16){0});
+    int64_t clo, chi;
+    interior_cols(g->ow, g->w, g->sw, g->pl, g->dw, KW, &clo, &chi);
     for (int64_t r = r0; r < r1; r++) {
         const int64_t n = r / g->oh, oy = r % g->oh;
         const float *xn = x + n * g->h * g->w * c + xo;
         const int64_t ih0 = oy * g->sh - g->pt;
         int ki_lo, ki_hi;
         tap_range(ih0, g->dh, KH, g->h, &ki_lo, &ki_hi);
-        const int full_rows = ki_lo == 0 && ki_hi == KH;
+        int64_t ilo = g->ow, ihi = g->ow;
+        if (reg && ki_lo == 0 && ki_hi == KH) {
+            ilo = clo;
+            ihi = chi;
+        }
         const float *dyr = dy + r * g->ow * oc + o0;
         for (int64_t ox = 0; ox < g->ow; ox++) {
-            const int64_t iw0 = ox * g->sw - g->pl;
-            int kj_lo, kj_hi;
-            tap_range(iw0, g->dw, KW, g->w, &kj_lo, &kj_hi);
             const v16 gv = v16_load(dyr + ox * oc);
             dbacc += gv;
-            if (reg && full_rows && kj_lo == 0 && kj_hi == KW) {
-                const float *xr = xn + (ih0 * g->w + iw0) * c;
+            if (ox >= ilo && ox < ihi) {
+                const float *xr = xn + (ih0 * g->w + ox * g->sw - g->pl) * c;
 #pragma GCC unroll 5
                 for (int ki = 0; ki < KH; ki++)
 #pragma GCC unroll 5
                     for (int kj = 0; kj < KW; kj++) {
                         const float *xp = xr + ((int64_t)ki * g->dh * g->w + (int64_t)kj * g->dw) * c;
-                        acc[ki * KW + kj] = v16_fma(vec ? v16_load(xp) : v16_splat(*xp), gv, acc[ki * KW + kj]);
+                        acc[ki * KW + kj] =
+                            v16_fma(vec ? v16_load(xp) : v16_splat(*xp), gv, acc[ki * KW + kj]);
                     }
-            } else {
-                for (int ki = ki_lo; ki < ki_hi; ki++) {
-                    const float *xr = xn + ((ih0 + (int64_t)ki * g->dh) * g->w + iw0) * c;
-                    for (int kj = kj_lo; kj < kj_hi; kj++) {
-                        const float *xp = xr + (int64_t)kj * g->dw * c;
-                        v16 xv = vec ? v16_load(xp) : v16_splat(*xp);
-                        float *pk = pw + (ki * KW + kj) * oc;
-                        if (reg) edge[ki * KW + kj] = v16_fma(xv, gv, edge[ki * KW + kj]);
-                        else v16_store(pk, v16_fma(xv, gv, v16_load(pk)));
-                    }
+                continue;
+            }
+            const int64_t iw0 = ox * g->sw - g->pl;
+            int kj_lo, kj_hi;
+            tap_range(iw0, g->dw, KW, g->w, &kj_lo, &kj_hi);
+            for (int ki = ki_lo; ki < ki_hi; ki++) {
+                const float *xr = xn + ((ih0 + (int64_t)ki * g->dh) * g->w + iw0) * c;
+                for (int kj = kj_lo; kj < kj_hi; kj++) {
+                    const float *xp = xr + (int64_t)kj * g->dw * c;
+                    v16 xv = vec ? v16_load(xp) : v16_splat(*xp);
+                    float *pk = pw + (ki * KW + kj) * oc;
+                    if (reg) edge[ki * KW + kj] = v16_fma(xv, gv, edge[ki * KW + kj]);
+                    else v16_store(pk, v16_fma(xv, gv, v16_load(pk)));
                 }
             }
         }
@@ -496,50 +528,81 @@ static void dbwd_w_scalar(const geo *g, float *part, const float *dy, const floa
     }
 }
 
-/* dx for one input row (n, ih), channels c0..c0+15 (mult == 1): a gather over the
- * output pixels whose window covers each input pixel. */
+enum { DX_MAX_K = 16 }; /* dbwd_x_row handles kernels up to 16 taps a side */
+
+/* dx for one input row (n, ih), channels [0, c_vec) in 16-channel blocks (mult == 1): a
+ * gather over the output pixels whose window covers each input pixel. The kernel rows
+ * that reach this input row are found once per row, the kernel columns once per phase
+ * iw % sw, so the pixel loops have no divisions; stride-1 interior pixels run unrolled
+ * with the taps' weights in registers. */
 static inline __attribute__((always_inline)) void
-dbwd_x16(const geo *g, float *dxrow, const float *dyn, const float *wt, int64_t ih, int64_t c0,
-         const int KH, const int KW) {
-    const int64_t c = g->c;
+dbwd_x_row(const geo *g, float *dxrow, const float *dyn, const float *wt, int64_t ih,
+           int64_t c_vec, const int KH, const int KW) {
+    const int64_t c = g->c, ow = g->ow;
     const int reg = KH * KW <= REG_TAPS;
-    v16 wr[REG_TAPS];
-    if (reg)
-        for (int k = 0; k < KH * KW; k++) wr[k] = v16_load(wt + k * c + c0);
-    /* rows: oy = (ih + pt - ki*dh) / sh when divisible and in range */
-    const int unit = g->sh == 1 && g->sw == 1;
-    const int64_t oy_top = ih + g->pt - (int64_t)(KH - 1) * g->dh;
-    const int full_rows = unit && oy_top >= 0 && ih + g->pt < g->oh;
-    for (int64_t iw = 0; iw < g->w; iw++) {
-        v16 acc = {0};
-        const int64_t ox_left = iw + g->pl - (int64_t)(KW - 1) * g->dw;
-        if (reg && full_rows && ox_left >= 0 && iw + g->pl < g->ow) {
-            /* stride 1, every tap lands inside dy */
-            const float *dp = dyn + (oy_top * g->ow + ox_left) * c + c0;
+    /* kernel rows ki with oy = (ih + pt - ki*dh) / sh exact and inside dy */
+    int kis[DX_MAX_K], nk = 0;
+    int64_t oys[DX_MAX_K];
+    for (int ki = 0; ki < KH; ki++) {
+        int64_t t = ih + g->pt - (int64_t)ki * g->dh;
+        if (t < 0 || t % g->sh || t / g->sh >= g->oh) continue;
+        kis[nk] = ki;
+        oys[nk++] = t / g->sh;
+    }
+    /* stride 1 with every kernel row inside: interior columns */
+    int64_t ilo = g->w, ihi = g->w;
+    if (reg && g->sh == 1 && g->sw == 1 && nk == KH) {
+        /* ox = iw + pl - kj*dw must lie in [0, ow) for every kj */
+        ilo = imax64(0, (int64_t)(KW - 1) * g->dw - g->pl);
+        ihi = imin64(g->w, ow - g->pl);
+        if (ilo > ihi) ilo = ihi;
+    }
+    for (int64_t c0 = 0; c0 < c_vec && ilo < ihi; c0 += 16) {
+        v16 wr[REG_TAPS];
+        for (int k = 0; k < KH * KW && k < REG_TAPS; k++) wr[k] = v16_load(wt + k * c + c0);
+        const float *dtop = dyn + c0;
+        for (int64_t iw = ilo; iw < ihi; iw++) {
+            v16 acc = {0};
 #pragma GCC unroll 5
-            for (int ki = 0; ki < KH; ki++)
+            for (int ki = 0; ki < KH; ki++) {
+                const float *drow = dtop + (oys[ki] * ow + iw + g->pl) * c;
 #pragma GCC unroll 5
                 for (int kj = 0; kj < KW; kj++)
-                    acc = v16_fma(v16_load(dp + ((int64_t)(KH - 1 - ki) * g->dh * g->ow +
-                                                 (int64_t)(KW - 1 - kj) * g->dw) * c),
-                                  wr[ki * KW + kj], acc);
-        } else {
-            for (int ki = 0; ki < KH; ki++) {
-                int64_t t = ih + g->pt - (int64_t)ki * g->dh;
-                if (t < 0 || t % g->sh) continue;
-                int64_t oy = t / g->sh;
-                if (oy >= g->oh) continue;
-                for (int kj = 0; kj < KW; kj++) {
-                    int64_t u = iw + g->pl - (int64_t)kj * g->dw;
-                    if (u < 0 || u % g->sw) continue;
-                    int64_t ox = u / g->sw;
-                    if (ox >= g->ow) continue;
-                    acc = v16_fma(v16_load(dyn + (oy * g->ow + ox) * c + c0),
-                                  v16_load(wt + (int64_t)(ki * KW + kj) * c + c0), acc);
+                    acc = v16_fma(v16_load(drow - (int64_t)kj * g->dw * c), wr[ki * KW + kj], acc);
+            }
+            v16_store(dxrow + iw * c + c0, acc);
+        }
+    }
+    for (int phase = 0; phase < g->sw && phase < g->w; phase++) {
+        /* kernel columns kj with (phase + pl - kj*dw) divisible by sw: ox = q + off */
+        int kjs[DX_MAX_K], nj = 0;
+        int64_t offs[DX_MAX_K];
+        for (int kj = 0; kj < KW; kj++) {
+            int64_t u = phase + g->pl - (int64_t)kj * g->dw, m = ((u % g->sw) + g->sw) % g->sw;
+            if (m) continue;
+            kjs[nj] = kj;
+            offs[nj++] = u / g->sw;
+        }
+        for (int64_t iw = phase, q = 0; iw < g->w; iw += g->sw, q++) {
+            if (iw >= ilo && iw < ihi) continue; /* done above */
+            /* the (dy pixel, weight tap) pairs that reach (ih, iw) */
+            int64_t dofs[DX_MAX_K * DX_MAX_K], wofs[DX_MAX_K * DX_MAX_K];
+            int np = 0;
+            for (int a = 0; a < nk; a++)
+                for (int j = 0; j < nj; j++) {
+                    int64_t ox = q + offs[j];
+                    if (ox < 0 || ox >= ow) continue;
+                    dofs[np] = (oys[a] * ow + ox) * c;
+                    wofs[np++] = ((int64_t)kis[a] * KW + kjs[j]) * c;
                 }
+            float *d = dxrow + iw * c;
+            for (int64_t c0 = 0; c0 < c_vec; c0 += 16) {
+                v16 acc = {0};
+                for (int e = 0; e < np; e++)
+                    acc = v16_fma(v16_load(dyn + dofs[e] + c0), v16_load(wt + wofs[e] + c0), acc);
+                v16_store(d + c0, acc);
             }
         }
-        v16_store(dxrow + iw * c + c0, acc);
     }
 }
 
@@ -612,17 +675,17 @@ static void direct_backward(float *dx, float *dw, float *db, const float *dy, co
             }
         }
         if (dx) {
-            const int64_t c_vec = g.mult == 1 ? g.c / 16 * 16 : 0;
+            const int64_t c_vec = g.mult == 1 && g.kh <= DX_MAX_K && g.kw <= DX_MAX_K ? g.c / 16 * 16 : 0;
             const int64_t irows = (int64_t)s->n * g.h;
 #pragma omp for schedule(static)
             for (int64_t nr = 0; nr < irows; nr++) {
                 const int64_t n = nr / g.h, ih = nr % g.h;
                 float *dxrow = dx + nr * g.w * g.c;
                 const float *dyn = dy + n * g.oh * g.ow * oc;
-                for (int64_t c0 = 0; c0 < c_vec; c0 += 16) {
-                    if (g.kh == 3 && g.kw == 3) dbwd_x16(&g, dxrow, dyn, wt, ih, c0, 3, 3);
-                    else if (g.kh == 5 && g.kw == 5) dbwd_x16(&g, dxrow, dyn, wt, ih, c0, 5, 5);
-                    else dbwd_x16(&g, dxrow, dyn, wt, ih, c0, g.kh, g.kw);
+                if (c_vec > 0) {
+                    if (g.kh == 3 && g.kw == 3) dbwd_x_row(&g, dxrow, dyn, wt, ih, c_vec, 3, 3);
+                    else if (g.kh == 5 && g.kw == 5) dbwd_x_row(&g, dxrow, dyn, wt, ih, c_vec, 5, 5);
+                    else dbwd_x_row(&g, dxrow, dyn, wt, ih, c_vec, g.kh, g.kw);
                 }
                 if (c_vec < g.c) dbwd_x_scalar(&g, dxrow, dyn, wt, ih, c_vec, g.c);
             }
