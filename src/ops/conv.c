@@ -984,7 +984,8 @@ static pk_desc pk_dgrad_desc(const tx_conv_shape *s) {
  * over one image's output pixels, for one tap. */
 #define PK_DW_KERNEL(MR, NB)                                                                 \
     static void pk_dw_##MR##_##NB(float *dwp, int64_t ldw, const float *xn, const float *dyn, \
-                                  const tx_conv_shape *s, int ki, int kj, __mmask16 mask) {   \
+                                  const tx_conv_shape *s, int ki, int kj, __mmask16 mask,     \
+                                  int64_t oy0, int64_t oy1) {                                 \
         __m512 acc[MR][NB];                                                                  \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                                         \
             _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                                                     \
@@ -994,7 +995,7 @@ static pk_desc pk_dgrad_desc(const tx_conv_shape *s) {
         const int64_t off = (int64_t)kj * s->dw - s->pad_l;                                  \
         const int64_t lo = off < 0 ? (-off + s->sw - 1) / s->sw : 0;                         \
         const int64_t hi = imin64(s->ow, w - off <= 0 ? 0 : (w - off + s->sw - 1) / s->sw);  \
-        for (int64_t oy = 0; oy < s->oh; oy++) {                                             \
+        for (int64_t oy = oy0; oy < oy1; oy++) {                                             \
             const int64_t ih = oy * s->sh - s->pad_t + (int64_t)ki * s->dh;                  \
             if (ih < 0 || ih >= s->h) continue;                                              \
             const float *dr = dyn + oy * s->ow * oc;                                         \
@@ -1026,43 +1027,54 @@ PK_DW_KERNEL(1, 2)
 PK_DW_KERNEL(1, 3)
 PK_DW_KERNEL(1, 4)
 
-/* dwt[o][tap][ci] += this image's contribution (x image xn, dy image dyn). */
+enum { PK_DW_BAND = 96 * 1024 }; /* floats of x and dy per band of output rows (L2) */
+
+/* dwt[o][tap][ci] += this image's contribution (x image xn, dy image dyn), in bands of
+ * output rows small enough to stay in L2 while every (tap, block) tile walks them. */
 static void pk_dw_image(float *dwt, const float *xn, const float *dyn, const tx_conv_shape *s) {
     const int taps = s->kh * s->kw;
     const int64_t cg = s->c / s->groups, ocg = s->oc / s->groups, ldw = (int64_t)taps * cg;
-    for (int t = 0; t < taps; t++) {
-        const int ki = t / s->kw, kj = t % s->kw;
-        for (int64_t g = 0; g < s->groups; g++)
-            for (int64_t c0 = 0; c0 < cg; c0 += 64) {
-                const int64_t width = imin64(64, cg - c0);
-                const int NB = (int)((width + 15) / 16);
-                const __mmask16 mask =
-                    (__mmask16)(width % 16 ? (1u << (width % 16)) - 1 : 0xFFFF);
-                const int MR = NB <= 2 ? 8 : 4;
-                const float *xg = xn + g * cg + c0;
-                for (int64_t o0 = 0; o0 < ocg; ) {
-                    const int mr = ocg - o0 >= MR ? MR : 1;
-                    float *dwp = dwt + (g * ocg + o0) * ldw + (int64_t)t * cg + c0;
-                    const float *dg = dyn + g * ocg + o0;
-                    switch (mr * 10 + NB) {
-                    case 81: pk_dw_8_1(dwp, ldw, xg, dg, s, ki, kj, mask); break;
-                    case 82: pk_dw_8_2(dwp, ldw, xg, dg, s, ki, kj, mask); break;
-                    case 43: pk_dw_4_3(dwp, ldw, xg, dg, s, ki, kj, mask); break;
-                    case 44: pk_dw_4_4(dwp, ldw, xg, dg, s, ki, kj, mask); break;
-                    case 11: pk_dw_1_1(dwp, ldw, xg, dg, s, ki, kj, mask); break;
-                    case 12: pk_dw_1_2(dwp, ldw, xg, dg, s, ki, kj, mask); break;
-                    case 13: pk_dw_1_3(dwp, ldw, xg, dg, s, ki, kj, mask); break;
-                    default: pk_dw_1_4(dwp, ldw, xg, dg, s, ki, kj, mask); break;
+    const int64_t band = imax64(1, PK_DW_BAND / ((int64_t)s->ow * s->oc + (int64_t)s->sh * s->w * s->c));
+    for (int64_t oy0 = 0; oy0 < s->oh; oy0 += band) {
+        const int64_t oy1 = imin64(s->oh, oy0 + band);
+        for (int t = 0; t < taps; t++) {
+            const int ki = t / s->kw, kj = t % s->kw;
+            for (int64_t g = 0; g < s->groups; g++)
+                for (int64_t c0 = 0; c0 < cg; c0 += 64) {
+                    const int64_t width = imin64(64, cg - c0);
+                    const int NB = (int)((width + 15) / 16);
+                    const __mmask16 mask =
+                        (__mmask16)(width % 16 ? (1u << (width % 16)) - 1 : 0xFFFF);
+                    const int MR = NB <= 2 ? 8 : 4;
+                    const float *xg = xn + g * cg + c0;
+                    for (int64_t o0 = 0; o0 < ocg;) {
+                        const int mr = ocg - o0 >= MR ? MR : 1;
+                        float *dwp = dwt + (g * ocg + o0) * ldw + (int64_t)t * cg + c0;
+                        const float *dg = dyn + g * ocg + o0;
+                        switch (mr * 10 + NB) {
+                        case 81: pk_dw_8_1(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        case 82: pk_dw_8_2(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        case 43: pk_dw_4_3(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        case 44: pk_dw_4_4(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        case 11: pk_dw_1_1(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        case 12: pk_dw_1_2(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        case 13: pk_dw_1_3(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        default: pk_dw_1_4(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        }
+                        o0 += mr;
                     }
-                    o0 += mr;
                 }
-            }
+        }
     }
 }
 
+/* dW through the pk kernel, or (few input channels per group, where 16-lane vectors
+ * along them would be mostly empty) through im2col + GEMM. */
+static int pk_dw_direct(const tx_conv_shape *s) { return s->c / s->groups >= 16; }
+
 /* Scratch layout of the pk path: forward packed weights | backward-data packed weights |
  * zeros (max(c, oc) floats) | then (threads-1) dW partials, and after them are summed,
- * the im2col buffers of the GEMM dx of strided convolutions. */
+ * the GEMM path's own scratch (im2col buffers, then its dW partials) when it runs. */
 static size_t pk_scratch_floats(const tx_conv_shape *s) {
     pk_desc f = pk_forward_desc(s), b = pk_dgrad_desc(s);
     return (size_t)pk_wfloats(&f) + (size_t)pk_wfloats(&b) + (size_t)(s->c > s->oc ? s->c : s->oc);
@@ -1088,7 +1100,7 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
     const int64_t opix = (int64_t)s->oh * s->ow, ipix = (int64_t)s->h * s->w;
     float *wpb = scratch + pk_wfloats(&fd), *zeros = wpb + pk_wfloats(&bd);
     float *partials = zeros + (s->c > s->oc ? s->c : s->oc);
-    const int stride1 = s->sh == 1 && s->sw == 1;
+    const int stride1 = s->sh == 1 && s->sw == 1, dw_direct = pk_dw_direct(s);
     int T = kernel_threads(s);
     if (T > s->n) T = s->n;
 #pragma omp parallel num_threads(T)
@@ -1096,10 +1108,12 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
         int nt = omp_nth(), t = omp_tid();
         /* dW: each thread sums its images into its own partial, in image order */
         int64_t n0 = (int64_t)s->n * t / nt, n1 = (int64_t)s->n * (t + 1) / nt;
-        float *dwt = t == 0 ? dw : partials + (t - 1) * nwt;
-        memset(dwt, 0, (size_t)nwt * sizeof(float));
-        for (int64_t n = n0; n < n1; n++)
-            pk_dw_image(dwt, x + n * ipix * s->c, dy + n * opix * s->oc, s);
+        if (dw_direct) {
+            float *dwt = t == 0 ? dw : partials + (t - 1) * nwt;
+            memset(dwt, 0, (size_t)nwt * sizeof(float));
+            for (int64_t n = n0; n < n1; n++)
+                pk_dw_image(dwt, x + n * ipix * s->c, dy + n * opix * s->oc, s);
+        }
         if (dx && stride1) {
 #pragma omp single
             memset(zeros, 0, (size_t)s->oc * sizeof(float));
@@ -1108,7 +1122,7 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
         }
 #pragma omp barrier
         if (db) colsum_rows(db, dy, (int64_t)s->n * opix, s->oc);
-        if (nt > 1) {
+        if (dw_direct && nt > 1) {
             int64_t nblk = (nwt + 1023) / 1024;
 #pragma omp for schedule(static)
             for (int64_t bi = 0; bi < nblk; bi++) {
@@ -1121,8 +1135,10 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
             }
         }
     }
-    /* strided convolutions: dx through the GEMM path (dW already done) */
-    if (dx && !stride1) gemm_backward(dx, NULL, NULL, dy, x, w, s, partials);
+    /* the rest through the GEMM path: dx of strided convolutions, dW of thin inputs */
+    if ((dx && !stride1) || !dw_direct)
+        gemm_backward(dx && !stride1 ? dx : NULL, dw_direct ? NULL : dw, NULL, dy, x, w, s,
+                      partials);
 }
 #endif /* __AVX512F__ */
 
@@ -1136,6 +1152,7 @@ size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
     /* packed weights and zeros, then dW partials; strided convolutions reuse the partials
      * area for the im2col buffers of their GEMM dx afterwards */
     size_t head = pk_scratch_floats(s);
+    if (!pk_dw_direct(s)) return head + partials + cols; /* GEMM dW: cols, then partials */
     if (s->sh == 1 && s->sw == 1) cols = 0;
     return head + (partials > cols ? partials : cols);
 #else
