@@ -22,7 +22,9 @@ typedef struct tx_image {
  * paletted, 16/24/32-bit, bit fields, bottom-up or top-down; a paletted BMP whose
  * palette is all gray decodes as 1 channel), PGM/PPM (P2/P3/P5/P6, maxval 1..65535,
  * scaled to 8 bits with rounding). Truncated or corrupt files are errors (a JPEG
- * with a premature end does not decode to gray padding).
+ * with a premature end does not decode to gray padding; stray bytes between JPEG
+ * markers are tolerated, as Pillow does). Decoded pixels equal Pillow's
+ * Image.open(f).convert("RGB" / "L") for every case tried (PNG, BMP, PNM, JPEG, CMYK).
  * Rejects images larger than 1<<28 pixels or with a zero side. On error *out is
  * zeroed and holds nothing to free. */
 int tx_image_decode(const uint8_t *buf, size_t size, const char *name, int want_c,

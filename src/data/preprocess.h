@@ -7,8 +7,9 @@
 #include "data/image.h"
 
 typedef enum {
-    TX_RESIZE_BILINEAR = 0, /* TFLite RESIZE_BILINEAR, half-pixel centers, float32,
-                               truncated to uint8 (matches ../shared/reference) */
+    TX_RESIZE_BILINEAR = 0, /* TFLite RESIZE_BILINEAR, half-pixel centers, float32 with
+                               the 4 weights formed first (TFLite's optimized kernel),
+                               truncated to uint8: bit-exact with ../shared/reference */
     TX_RESIZE_NEAREST = 1,  /* Pillow NEAREST (double stepping through the row) */
 } tx_resize_method;
 
