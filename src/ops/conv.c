@@ -16,10 +16,14 @@
  *    The rows are processed in chunks of conv_chunk_rows() (a function of the shape
  *    only) so the column buffer stays bounded and cache-sized.
  *
- * Threading: OpenMP, static schedules; every output element is summed in a fixed order
- * (dW: chunk by chunk, in row order; dx: chunk, then kernel tap), so results are
- * bit-identical run to run for a fixed thread count. GEMMs inside parallel regions run
- * on the calling thread (OpenBLAS's OpenMP build detects that).
+ * Threading: OpenMP. Every output element is summed in a fixed order whichever thread
+ * computes it, so results are bit-identical run to run for a fixed thread count.
+ * Work items whose result does not depend on the thread that runs them (output tiles,
+ * rows, per-item partial sums) are handed out dynamically, so a core that is busy with
+ * something else (the data loader, another process) does not hold the others up; the
+ * dW partial sums per thread use static image ranges and are added in thread order.
+ * GEMMs inside parallel regions run on the calling thread (OpenBLAS's OpenMP build
+ * detects that).
  *
  * The *_ref twins are the definition: plain loops accumulating in double.
  */
@@ -420,7 +424,7 @@ static void direct_forward(float *y, const float *x, const float *w, const float
     /* channels handled 16 at a time; the rest by the scalar loop */
     const int64_t o_vec = (g.mult == 1 || g.mult % 16 == 0) ? g.oc / 16 * 16 : 0;
     const int64_t orows = (int64_t)s->n * g.oh;
-#pragma omp parallel for schedule(static) num_threads(kernel_threads(s))
+#pragma omp parallel for schedule(dynamic, 4) num_threads(kernel_threads(s))
     for (int64_t nr = 0; nr < orows; nr++) {
         const int64_t n = nr / g.oh, oy = nr % g.oh;
         const float *xn = x + n * g.h * g.w * g.c;
@@ -434,21 +438,25 @@ static void direct_forward(float *y, const float *x, const float *w, const float
     }
 }
 
-/* dW and db partial sums of output channels o0..o0+15 over output rows [r0, r1):
- * part[tap][o] (taps rows) and part[taps][o] (db). Interior pixels accumulate in
- * registers, border pixels in `edge`; the two are added at the end. */
+/* dW and db partial sums of output channels o0..o0+16*NBLK-1 (NBLK 1 or 2 blocks of 16)
+ * over output rows [r0, r1): part[tap][o] (taps rows) and part[taps][o] (db). Two
+ * blocks per pass halve the passes over dy, which is usually bigger than the caches.
+ * Interior pixels accumulate in registers, border pixels in `edge`; the two are added
+ * at the end. */
 static inline __attribute__((always_inline)) void
-dbwd_w16(const geo *g, float *part, const float *dy, const float *x, int64_t r0, int64_t r1,
-         int64_t o0, const int KH, const int KW) {
+dbwd_wblk(const geo *g, float *part, const float *dy, const float *x, int64_t r0, int64_t r1,
+          int64_t o0, const int KH, const int KW, const int NBLK) {
     const int64_t c = g->c, oc = g->oc;
-    const int vec = g->mult == 1, reg = KH * KW <= REG_TAPS;
+    const int vec = g->mult == 1, reg = KH * KW <= REG_TAPS / NBLK;
     const int64_t xo = vec ? o0 : o0 / g->mult;
+    const int64_t x1 = vec ? 16 : (o0 + 16) / g->mult - xo; /* offset of block 1's input */
     const int taps = KH * KW;
-    v16 acc[REG_TAPS], edge[REG_TAPS], dbacc = {0};
-    for (int k = 0; k < REG_TAPS; k++) acc[k] = edge[k] = (v16){0};
+    v16 acc[2][REG_TAPS], edge[2][REG_TAPS], db0 = {0}, db1 = {0};
+    for (int k = 0; k < REG_TAPS; k++) acc[0][k] = acc[1][k] = edge[0][k] = edge[1][k] = (v16){0};
     float *pw = part + o0; /* row k at pw + k*oc */
     if (!reg)
-        for (int k = 0; k < taps; k++) v16_store(pw + k * oc, (v16){0});
+        for (int k = 0; k < taps; k++)
+            for (int bl = 0; bl < NBLK; bl++) v16_store(pw + k * oc + 16 * bl, (v16){0});
     int64_t clo, chi;
     interior_cols(g->ow, g->w, g->sw, g->pl, g->dw, KW, &clo, &chi);
     for (int64_t r = r0; r < r1; r++) {
@@ -464,17 +472,22 @@ dbwd_w16(const geo *g, float *part, const float *dy, const float *x, int64_t r0,
         }
         const float *dyr = dy + r * g->ow * oc + o0;
         for (int64_t ox = 0; ox < g->ow; ox++) {
-            const v16 gv = v16_load(dyr + ox * oc);
-            dbacc += gv;
+            const v16 g0 = v16_load(dyr + ox * oc);
+            const v16 g1 = NBLK == 2 ? v16_load(dyr + ox * oc + 16) : (v16){0};
+            db0 += g0;
+            if (NBLK == 2) db1 += g1;
             if (ox >= ilo && ox < ihi) {
                 const float *xr = xn + (ih0 * g->w + ox * g->sw - g->pl) * c;
 #pragma GCC unroll 5
                 for (int ki = 0; ki < KH; ki++)
 #pragma GCC unroll 5
                     for (int kj = 0; kj < KW; kj++) {
+                        const int k = ki * KW + kj;
                         const float *xp = xr + ((int64_t)ki * g->dh * g->w + (int64_t)kj * g->dw) * c;
-                        acc[ki * KW + kj] =
-                            v16_fma(vec ? v16_load(xp) : v16_splat(*xp), gv, acc[ki * KW + kj]);
+                        acc[0][k] = v16_fma(vec ? v16_load(xp) : v16_splat(*xp), g0, acc[0][k]);
+                        if (NBLK == 2)
+                            acc[1][k] = v16_fma(vec ? v16_load(xp + x1) : v16_splat(xp[x1]), g1,
+                                                acc[1][k]);
                     }
                 continue;
             }
@@ -484,18 +497,25 @@ dbwd_w16(const geo *g, float *part, const float *dy, const float *x, int64_t r0,
             for (int ki = ki_lo; ki < ki_hi; ki++) {
                 const float *xr = xn + ((ih0 + (int64_t)ki * g->dh) * g->w + iw0) * c;
                 for (int kj = kj_lo; kj < kj_hi; kj++) {
+                    const int k = ki * KW + kj;
                     const float *xp = xr + (int64_t)kj * g->dw * c;
-                    v16 xv = vec ? v16_load(xp) : v16_splat(*xp);
-                    float *pk = pw + (ki * KW + kj) * oc;
-                    if (reg) edge[ki * KW + kj] = v16_fma(xv, gv, edge[ki * KW + kj]);
-                    else v16_store(pk, v16_fma(xv, gv, v16_load(pk)));
+                    for (int bl = 0; bl < NBLK; bl++) {
+                        const float *xb = xp + (bl ? x1 : 0);
+                        v16 xv = vec ? v16_load(xb) : v16_splat(*xb), gv = bl ? g1 : g0;
+                        float *pk = pw + k * oc + 16 * bl;
+                        if (reg) edge[bl][k] = v16_fma(xv, gv, edge[bl][k]);
+                        else v16_store(pk, v16_fma(xv, gv, v16_load(pk)));
+                    }
                 }
             }
         }
     }
     if (reg)
-        for (int k = 0; k < taps; k++) v16_store(pw + k * oc, acc[k] + edge[k]);
-    v16_store(pw + taps * oc, dbacc);
+        for (int k = 0; k < taps; k++)
+            for (int bl = 0; bl < NBLK; bl++)
+                v16_store(pw + k * oc + 16 * bl, acc[bl][k] + edge[bl][k]);
+    v16_store(pw + taps * oc, db0);
+    if (NBLK == 2) v16_store(pw + taps * oc + 16, db1);
 }
 
 /* Scalar version for the leftover channels [o_beg, o_end) and odd multipliers. */
@@ -642,24 +662,36 @@ static void direct_backward(float *dx, float *dw, float *db, const float *dy, co
     float *wt = scratch, *parts = scratch + (int64_t)taps * oc;
     const int64_t pstride = (int64_t)(taps + 1) * oc;
     int T = kernel_threads(s);
-    /* work items: 16-channel blocks (plus one scalar block for leftovers) times P row
-     * ranges; P > 1 only when there are fewer blocks than threads. */
-    const int64_t nvb = o_vec / 16, nblk = nvb + (o_vec < oc);
+    /* work items: pairs of 16-channel blocks (a last single block, one scalar block for
+     * leftover channels) times P row ranges; P > 1 only when there are fewer items than
+     * threads. */
+    const int64_t nvb = o_vec / 16, npair = (nvb + 1) / 2, nblk = npair + (o_vec < oc);
     int64_t P = nblk >= T ? 1 : (T + nblk - 1) / nblk;
     if (P > orows) P = orows;
     if (P > T) P = T;
     if (dx) transpose_taps(wt, w, oc, taps);
 #pragma omp parallel num_threads(T)
     {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < nblk * P; it++) {
             int64_t bi = it / P, pi = it % P;
             int64_t r0 = orows * pi / P, r1 = orows * (pi + 1) / P;
             float *part = parts + pi * pstride;
-            if (bi < nvb) {
-                if (g.kh == 3 && g.kw == 3) dbwd_w16(&g, part, dy, x, r0, r1, bi * 16, 3, 3);
-                else if (g.kh == 5 && g.kw == 5) dbwd_w16(&g, part, dy, x, r0, r1, bi * 16, 5, 5);
-                else dbwd_w16(&g, part, dy, x, r0, r1, bi * 16, g.kh, g.kw);
+            if (bi < npair) {
+                const int64_t o0 = bi * 32;
+                const int two = o0 + 16 < o_vec;
+                if (g.kh == 3 && g.kw == 3) {
+                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0, 3, 3, 2);
+                    else dbwd_wblk(&g, part, dy, x, r0, r1, o0, 3, 3, 1);
+                } else if (g.kh == 5 && g.kw == 5) { /* 25 taps: one block at a time */
+                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, 5, 5, 1);
+                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0 + 16, 5, 5, 1);
+                } else if (two && taps <= REG_TAPS / 2) {
+                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, g.kh, g.kw, 2);
+                } else {
+                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, g.kh, g.kw, 1);
+                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0 + 16, g.kh, g.kw, 1);
+                }
             } else {
                 dbwd_w_scalar(&g, part, dy, x, r0, r1, o_vec, oc);
             }
@@ -677,7 +709,7 @@ static void direct_backward(float *dx, float *dw, float *db, const float *dy, co
         if (dx) {
             const int64_t c_vec = g.mult == 1 && g.kh <= DX_MAX_K && g.kw <= DX_MAX_K ? g.c / 16 * 16 : 0;
             const int64_t irows = (int64_t)s->n * g.h;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
             for (int64_t nr = 0; nr < irows; nr++) {
                 const int64_t n = nr / g.h, ih = nr % g.h;
                 float *dxrow = dx + nr * g.w * g.c;
@@ -710,7 +742,7 @@ static void gemm_forward(float *y, const float *x, const float *w, const float *
 #pragma omp parallel num_threads(T)
     {
         float *col = pw ? NULL : scratch + omp_tid() * R * Kc;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t ti = 0; ti < tiles; ti++) {
             int64_t p0 = ti * tile, m = imin64(tile, rows - p0);
             const float *A = pw ? x + p0 * Kc : col;
@@ -931,7 +963,7 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
     int kt = (int)imax64(1, imin64(PK_WBUDGET / (cin * 64), PK_MAX_TAPS));
     if (kt > taps) kt = taps;
     const __mmask16 tail = (__mmask16)(cout % 16 ? (1u << (cout % 16)) - 1 : 0xFFFF);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
     for (int64_t ti = 0; ti < tiles; ti++) {
         const float *ap[PK_MAX_TAPS * 12];
         const int64_t p_beg = ti * PK_TILE, p_end = imin64(rows, p_beg + PK_TILE);
