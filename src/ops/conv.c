@@ -1105,11 +1105,13 @@ static void pk_dw_image(float *dwt, const float *xn, const float *dyn, const tx_
 static int pk_dw_direct(const tx_conv_shape *s) { return s->c / s->groups >= 16; }
 
 /* Scratch layout of the pk path: forward packed weights | backward-data packed weights |
- * zeros (max(c, oc) floats) | then (threads-1) dW partials, and after them are summed,
+ * zeros (max(c, oc) floats) | threads db partials [oc] | then (threads-1) dW partials,
+ * and after them are summed,
  * the GEMM path's own scratch (im2col buffers, then its dW partials) when it runs. */
 static size_t pk_scratch_floats(const tx_conv_shape *s) {
     pk_desc f = pk_forward_desc(s), b = pk_dgrad_desc(s);
-    return (size_t)pk_wfloats(&f) + (size_t)pk_wfloats(&b) + (size_t)(s->c > s->oc ? s->c : s->oc);
+    return (size_t)pk_wfloats(&f) + (size_t)pk_wfloats(&b) +
+           (size_t)(s->c > s->oc ? s->c : s->oc) + (size_t)slot_threads(s) * s->oc;
 }
 
 static void pk_forward(float *y, const float *x, const float *w, const float *b,
@@ -1131,7 +1133,8 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
     const int64_t nwt = (int64_t)s->oc * s->kh * s->kw * (s->c / s->groups);
     const int64_t opix = (int64_t)s->oh * s->ow, ipix = (int64_t)s->h * s->w;
     float *wpb = scratch + pk_wfloats(&fd), *zeros = wpb + pk_wfloats(&bd);
-    float *partials = zeros + (s->c > s->oc ? s->c : s->oc);
+    float *dbparts = zeros + (s->c > s->oc ? s->c : s->oc);
+    float *partials = dbparts + (int64_t)slot_threads(s) * s->oc;
     const int stride1 = s->sh == 1 && s->sw == 1, dw_direct = pk_dw_direct(s);
     int T = kernel_threads(s);
     if (T > s->n) T = s->n;
@@ -1140,11 +1143,18 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
         int nt = omp_nth(), t = omp_tid();
         /* dW: each thread sums its images into its own partial, in image order */
         int64_t n0 = (int64_t)s->n * t / nt, n1 = (int64_t)s->n * (t + 1) / nt;
-        if (dw_direct) {
-            float *dwt = t == 0 ? dw : partials + (t - 1) * nwt;
-            memset(dwt, 0, (size_t)nwt * sizeof(float));
-            for (int64_t n = n0; n < n1; n++)
-                pk_dw_image(dwt, x + n * ipix * s->c, dy + n * opix * s->oc, s);
+        float *dwt = t == 0 ? dw : partials + (t - 1) * nwt, *dbt = dbparts + t * s->oc;
+        if (dw_direct) memset(dwt, 0, (size_t)nwt * sizeof(float));
+        if (db) memset(dbt, 0, (size_t)s->oc * sizeof(float));
+        for (int64_t n = n0; n < n1; n++) {
+            const float *dyn = dy + n * opix * s->oc;
+            if (dw_direct) pk_dw_image(dwt, x + n * ipix * s->c, dyn, s);
+            /* db while this image's dy is still in cache */
+            for (int64_t r = 0; db && r < opix; r++) {
+                const float *d = dyn + r * s->oc;
+#pragma omp simd
+                for (int o = 0; o < s->oc; o++) dbt[o] += d[o];
+            }
         }
         if (dx && stride1) {
 #pragma omp single
@@ -1153,7 +1163,14 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
             pk_run(dx, dy, wpb, NULL, zeros, &bd);
         }
 #pragma omp barrier
-        if (db) colsum_rows(db, dy, (int64_t)s->n * opix, s->oc);
+        if (db) {
+#pragma omp for schedule(static)
+            for (int o = 0; o < s->oc; o++) {
+                float a = dbparts[o];
+                for (int u = 1; u < nt; u++) a += dbparts[(int64_t)u * s->oc + o];
+                db[o] = a;
+            }
+        }
         if (dw_direct && nt > 1) {
             int64_t nblk = (nwt + 1023) / 1024;
 #pragma omp for schedule(static)
