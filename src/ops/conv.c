@@ -5,16 +5,21 @@
  *   [g*cg, (g+1)*cg) (PyTorch's grouping, so depthwise with multiplier k maps input
  *   channel ci to outputs ci*k .. ci*k+k-1).
  *
- * Three fast paths, chosen by shape:
+ * Paths, chosen by shape:
  *  - direct (cg == 1: depthwise, channel multiplier, and single-channel input such as
- *    the first layer on grayscale images): a loop over output pixels vectorized over
- *    the contiguous channel axis; no im2col.
- *  - pointwise (1x1, stride 1, no padding): the NHWC input already is the GEMM operand.
- *  - im2col + GEMM for everything else. A column row is one output pixel; its columns
- *    are [group][kh][kw][cg], matching the OHWI weight, so per group
- *    y = col * W^T, dW = dy^T * col, dcol = dy * W, dx = col2im(dcol).
- *    The rows are processed in chunks of conv_chunk_rows() (a function of the shape
- *    only) so the column buffer stays bounded and cache-sized.
+ *    the first layer on grayscale images): loops over output pixels vectorized over
+ *    the contiguous channel axis, 3x3 and 5x5 unrolled with the taps in registers.
+ *  - pk, "implicit GEMM" (AVX-512 builds, every other shape): a register-tiled
+ *    micro-kernel reads x through one pointer per (tap, pixel), so there is no im2col
+ *    copy; weights are repacked per call (small next to the arithmetic). dx of stride-1
+ *    convolutions is the same kernel run on dy with flipped weights; dW has its own
+ *    kernel. Details at the pk section.
+ *  - im2col + GEMM (portable builds; in AVX-512 builds only dx of strided convolutions
+ *    and dW of inputs with < 16 channels per group): a column row is one output pixel,
+ *    its columns [group][kh][kw][cg] match the OHWI weight, so per group y = col * W^T,
+ *    dW = dy^T * col, dcol = dy * W, dx = col2im(dcol); 1x1 stride-1 unpadded
+ *    convolutions use the NHWC input itself as the column matrix. Rows go in chunks
+ *    of conv_chunk_rows() (a function of the shape only), so the scratch is bounded.
  *
  * Threading: OpenMP. Every output element is summed in a fixed order whichever thread
  * computes it, so results are bit-identical run to run for a fixed thread count.
