@@ -108,14 +108,17 @@ static void pack_b(float *pb, int tb, const float *B, int64_t ldb, int64_t k0, i
     }
 }
 
-/* acc[MR][NR] = pa panel * pb panel over kc; then C[rows, cols] += alpha * acc. */
+/* acc[MR][NR] = pa panel * pb panel over kc; then C[rows, cols] += alpha * acc. The
+ * loops over the tile have constant bounds so the accumulators live in registers. */
 static void micro_kernel(int kc, const float *pa, const float *pb, float alpha, float *C,
                          int64_t ldc, int rows, int cols) {
     v16 acc[GB_MR][2];
+#pragma GCC unroll 8
     for (int r = 0; r < GB_MR; r++) acc[r][0] = acc[r][1] = (v16){0};
     for (int k = 0; k < kc; k++) {
         v16 b0 = *(const v16 *)(pb + k * GB_NR);
         v16 b1 = *(const v16 *)(pb + k * GB_NR + 16);
+#pragma GCC unroll 8
         for (int r = 0; r < GB_MR; r++) {
             float a = pa[k * GB_MR + r];
             v16 av = {a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a};
@@ -123,11 +126,21 @@ static void micro_kernel(int kc, const float *pa, const float *pb, float alpha, 
             acc[r][1] = v16_fma(av, b1, acc[r][1]);
         }
     }
-    for (int r = 0; r < rows; r++) {
-        float tmp[GB_NR];
-        memcpy(tmp, acc[r], sizeof tmp);
+    const v16 va = {alpha, alpha, alpha, alpha, alpha, alpha, alpha, alpha,
+                    alpha, alpha, alpha, alpha, alpha, alpha, alpha, alpha};
+#pragma GCC unroll 8
+    for (int r = 0; r < GB_MR; r++) {
+        if (r >= rows) break;
         float *c = C + r * ldc;
-        for (int j = 0; j < cols; j++) c[j] += alpha * tmp[j];
+        if (cols == GB_NR) {
+            *(v16 *)c = v16_fma(va, acc[r][0], *(const v16 *)c);
+            *(v16 *)(c + 16) = v16_fma(va, acc[r][1], *(const v16 *)(c + 16));
+        } else {
+            float tmp[GB_NR];
+            *(v16 *)tmp = acc[r][0];
+            *(v16 *)(tmp + 16) = acc[r][1];
+            for (int j = 0; j < cols; j++) c[j] += alpha * tmp[j];
+        }
     }
 }
 
