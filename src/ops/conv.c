@@ -968,36 +968,36 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
     int kt = (int)imax64(1, imin64(PK_WBUDGET / (cin * 64), PK_MAX_TAPS));
     if (kt > taps) kt = taps;
     const __mmask16 tail = (__mmask16)(cout % 16 ? (1u << (cout % 16)) - 1 : 0xFFFF);
-#pragma omp for schedule(dynamic, 4)
-    for (int64_t ti = 0; ti < tiles; ti++) {
+    /* work items: (pixel tile, group, 64-channel block), so small batches still split */
+    const int64_t items = tiles * d->groups * nb;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < items; it++) {
         const float *ap[PK_MAX_TAPS * 12];
+        const int64_t ti = it / (d->groups * nb), g = it / nb % d->groups, b = it % nb;
         const int64_t p_beg = ti * PK_TILE, p_end = imin64(rows, p_beg + PK_TILE);
-        for (int64_t g = 0; g < d->groups; g++)
-            for (int64_t b = 0; b < nb; b++) {
-                const int64_t o0 = b * 64, width = imin64(64, cpad - o0);
-                const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
-                const __mmask16 mask = o0 + width >= cout ? tail : 0xFFFF;
-                const float *wb = wp + g * per_g + (int64_t)taps * cin * o0;
-                const int64_t aoff = g * cin;
-                float *yb = y + g * cout + o0;
-                for (int t0 = 0; t0 < taps; t0 += kt) {
-                    int nt = taps - t0 < kt ? taps - t0 : kt;
-                    const float *wt = wb + (int64_t)t0 * cin * width;
-                    for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
-                        int m = (int)imin64(MR, p_end - p0);
-                        pk_ptrs(ap, d, x, zeros, p0, m, MR, t0, nt);
-                        float *yp = yb + p0 * d->oc;
-                        const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
-                        int64_t ldi = t0 > 0 ? d->oc : 0;
-                        switch (NB) {
-                        case 4: pk_fwd_6_4(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
-                        case 3: pk_fwd_8_3(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
-                        case 2: pk_fwd_12_2(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
-                        default: pk_fwd_8_1(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
-                        }
-                    }
+        const int64_t o0 = b * 64, width = imin64(64, cpad - o0);
+        const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
+        const __mmask16 mask = o0 + width >= cout ? tail : 0xFFFF;
+        const float *wb = wp + g * per_g + (int64_t)taps * cin * o0;
+        const int64_t aoff = g * cin;
+        float *yb = y + g * cout + o0;
+        for (int t0 = 0; t0 < taps; t0 += kt) {
+            int nt = taps - t0 < kt ? taps - t0 : kt;
+            const float *wt = wb + (int64_t)t0 * cin * width;
+            for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
+                int m = (int)imin64(MR, p_end - p0);
+                pk_ptrs(ap, d, x, zeros, p0, m, MR, t0, nt);
+                float *yp = yb + p0 * d->oc;
+                const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
+                int64_t ldi = t0 > 0 ? d->oc : 0;
+                switch (NB) {
+                case 4: pk_fwd_6_4(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
+                case 3: pk_fwd_8_3(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
+                case 2: pk_fwd_12_2(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
+                default: pk_fwd_8_1(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
                 }
             }
+        }
     }
 }
 
