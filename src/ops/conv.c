@@ -340,9 +340,11 @@ static inline void interior_cols(int64_t ow, int64_t w, int sw, int64_t pl, int 
 }
 
 /* One output pixel of dfwd_row16 whose window may leave the input (taps clipped). */
-static inline __attribute__((always_inline)) v16
-dfwd_px_edge(const geo *g, const float *xn, const float *wt, v16 acc, int64_t ih0, int ki_lo,
-             int ki_hi, int64_t ox, int64_t xo, int64_t o0, int vec, const int KW) {
+static inline __attribute__((always_inline)) void
+dfwd_px_edge(const geo *g, const float *xn, const float *wt, float *yp, const float *bias,
+             int64_t ih0, int ki_lo, int ki_hi, int64_t ox, int64_t xo, int64_t o0, int vec,
+             const int KW) {
+    v16 acc = bias ? v16_load(bias) : (v16){0};
     const int64_t iw0 = ox * g->sw - g->pl;
     int kj_lo, kj_hi;
     tap_range(iw0, g->dw, KW, g->w, &kj_lo, &kj_hi);
@@ -354,7 +356,7 @@ dfwd_px_edge(const geo *g, const float *xn, const float *wt, v16 acc, int64_t ih
                           v16_load(wt + (int64_t)(ki * KW + kj) * g->oc + o0), acc);
         }
     }
-    return acc;
+    v16_store(yp, acc);
 }
 
 /* One output row (n, oy), output channels o0..o0+15: each reads x channel o0+lane
@@ -377,9 +379,9 @@ dfwd_row16(const geo *g, float *yrow, const float *xn, const float *wt, const fl
     if (reg)
         for (int k = 0; k < KH * KW; k++) wr[k] = v16_load(wt + k * oc + o0);
     const v16 bias = b ? v16_load(b + o0) : (v16){0};
+    const float *bp = b ? b + o0 : NULL;
     for (int64_t ox = 0; ox < ilo; ox++)
-        v16_store(yrow + ox * oc + o0,
-                  dfwd_px_edge(g, xn, wt, bias, ih0, ki_lo, ki_hi, ox, xo, o0, vec, KW));
+        dfwd_px_edge(g, xn, wt, yrow + ox * oc + o0, bp, ih0, ki_lo, ki_hi, ox, xo, o0, vec, KW);
     for (int64_t ox = ilo; ox < ihi; ox++) {
         const float *xr = xn + (ih0 * g->w + ox * g->sw - g->pl) * c + xo;
         v16 acc = bias;
@@ -393,8 +395,7 @@ dfwd_row16(const geo *g, float *yrow, const float *xn, const float *wt, const fl
         v16_store(yrow + ox * oc + o0, acc);
     }
     for (int64_t ox = ihi; ox < g->ow; ox++)
-        v16_store(yrow + ox * oc + o0,
-                  dfwd_px_edge(g, xn, wt, bias, ih0, ki_lo, ki_hi, ox, xo, o0, vec, KW));
+        dfwd_px_edge(g, xn, wt, yrow + ox * oc + o0, bp, ih0, ki_lo, ki_hi, ox, xo, o0, vec, KW);
 }
 
 /* Same row, any channel multiplier, output channels [o_beg, o_end): plain loops. */
@@ -1194,6 +1195,352 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
         gemm_backward(dx && !stride1 ? dx : NULL, dw_direct ? NULL : dw, NULL, dy, x, w, s,
                       partials);
 }
+/* ---- Winograd F(2x2, 3x3) ---------------------------------------------------------------
+ *
+ * 3x3, stride 1, undilated, ungrouped convolutions with channel counts that are multiples
+ * of 16 and enough 2x2 output tiles: each 4x4 input tile is transformed (B^T d B), the
+ * 16 transformed positions are 16 independent GEMMs over the channels (run by the pk
+ * micro-kernels) against the transformed weights (G g G^T), and A^T m A turns each tile
+ * back into 2x2 outputs: 16 multiplies per 4 outputs instead of 36. dx is the same
+ * computation on dy with the flipped, transposed weights. dW uses the dual transforms:
+ * the sum over tiles of (A dy A^T) . (B^T d B), 16 GEMMs reducing over tiles, and
+ * G^T S G at the end. Tiles go in chunks of WG_T through per-thread buffers.
+ */
+enum { WG_T = 64 }; /* tiles per chunk */
+
+static int wg_ok(const tx_conv_shape *s) {
+    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 &&
+           s->groups == 1 && s->c % 16 == 0 && s->oc % 16 == 0 &&
+           (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2) >= 256;
+}
+
+/* A stride-1 3x3 convolution as the Winograd routines see it. */
+typedef struct {
+    int64_t n, h, w, c, oh, ow, oc, pt, pl;
+} wg_desc;
+
+static wg_desc wg_fwd_desc(const tx_conv_shape *s) {
+    return (wg_desc){s->n, s->h, s->w, s->c, s->oh, s->ow, s->oc, s->pad_t, s->pad_l};
+}
+/* dx = dy convolved with the flipped weights, output h x w */
+static wg_desc wg_dgrad_desc(const tx_conv_shape *s) {
+    return (wg_desc){s->n, s->oh, s->ow, s->oc, s->h, s->w, s->c, 2 - s->pad_t, 2 - s->pad_l};
+}
+
+/* Floats: transformed weights, then per thread (the larger of) the forward chunk buffers
+ * and the dW buffers (chunks + partial S), then per-thread db partials. */
+static size_t wg_scratch_floats(const tx_conv_shape *s) {
+    size_t T = (size_t)slot_threads(s), c = (size_t)s->c, oc = (size_t)s->oc;
+    size_t slot = 16 * WG_T * (c + oc) + 16 * c * oc;
+    return 16 * c * oc + (c > oc ? c : oc) + T * slot + T * oc;
+}
+
+/* U[e] = G g G^T for every (output, input) channel pair, packed per e like pk_pack
+ * packs a 1-tap kernel ([64-channel block][ci][width]). flip: the dx view. */
+static void wg_pack(float *U, const float *w, const tx_conv_shape *s, int flip) {
+    const int64_t cin = flip ? s->oc : s->c, cout = flip ? s->c : s->oc, per_e = cin * cout;
+#pragma omp for schedule(static)
+    for (int64_t o = 0; o < cout; o++) {
+        const int64_t o0 = o / 64 * 64, width = imin64(64, cout - o0);
+        for (int64_t ci = 0; ci < cin; ci++) {
+            float g[3][3], gg[4][3];
+            for (int ki = 0; ki < 3; ki++)
+                for (int kj = 0; kj < 3; kj++)
+                    g[ki][kj] = flip ? w[((ci * 3 + (2 - ki)) * 3 + (2 - kj)) * s->c + o]
+                                     : w[((o * 3 + ki) * 3 + kj) * s->c + ci];
+            for (int kj = 0; kj < 3; kj++) {
+                gg[0][kj] = g[0][kj];
+                gg[1][kj] = 0.5f * (g[0][kj] + g[1][kj] + g[2][kj]);
+                gg[2][kj] = 0.5f * (g[0][kj] - g[1][kj] + g[2][kj]);
+                gg[3][kj] = g[2][kj];
+            }
+            float *dst = U + o0 * cin + ci * width + (o - o0);
+            for (int i = 0; i < 4; i++) {
+                const float a = gg[i][0], b = gg[i][1], c = gg[i][2];
+                const float u[4] = {a, 0.5f * (a + b + c), 0.5f * (a - b + c), c};
+                for (int j = 0; j < 4; j++) dst[(4 * i + j) * per_e] = u[j];
+            }
+        }
+    }
+}
+
+/* V[e][tt][c] = B^T d B of the 4x4 input tiles t0..t0+nt-1 (zeros outside x). */
+static void wg_in(float *V, const float *x, const wg_desc *d, int64_t t0, int64_t nt) {
+    const int64_t th = (d->oh + 1) / 2, tw = (d->ow + 1) / 2, c = d->c, es = WG_T * c;
+    for (int64_t tt = 0; tt < nt; tt++) {
+        const int64_t t = t0 + tt, tx = t % tw, q = t / tw, ty = q % th, n = q / th;
+        const int64_t iy0 = 2 * ty - d->pt, ix0 = 2 * tx - d->pl;
+        const float *p[4][4];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                const int64_t iy = iy0 + i, ix = ix0 + j;
+                p[i][j] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
+                              ? x + ((n * d->h + iy) * d->w + ix) * c
+                              : NULL;
+            }
+        float *vt = V + tt * c;
+        for (int64_t cb = 0; cb < c; cb += 16) {
+            v16 dd[4][4], r[4][4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) dd[i][j] = p[i][j] ? v16_load(p[i][j] + cb) : (v16){0};
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                r[0][j] = dd[0][j] - dd[2][j];
+                r[1][j] = dd[1][j] + dd[2][j];
+                r[2][j] = dd[2][j] - dd[1][j];
+                r[3][j] = dd[1][j] - dd[3][j];
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                v16_store(vt + (4 * i + 0) * es + cb, r[i][0] - r[i][2]);
+                v16_store(vt + (4 * i + 1) * es + cb, r[i][1] + r[i][2]);
+                v16_store(vt + (4 * i + 2) * es + cb, r[i][2] - r[i][1]);
+                v16_store(vt + (4 * i + 3) * es + cb, r[i][1] - r[i][3]);
+            }
+        }
+    }
+}
+
+/* M[e][tt][:] = V[e][tt][:] * U[e] for the chunk's nt tiles (16 GEMMs). */
+static void wg_gemm(float *M, const float *V, const float *U, const float *zeros, int64_t cin,
+                    int64_t cout, int64_t nt) {
+    const float *ap[12];
+    for (int e = 0; e < 16; e++) {
+        const float *Ve = V + (int64_t)e * WG_T * cin, *Ue = U + (int64_t)e * cin * cout;
+        float *Me = M + (int64_t)e * WG_T * cout;
+        for (int64_t o0 = 0; o0 < cout; o0 += 64) {
+            const int64_t width = imin64(64, cout - o0);
+            const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
+            const float *wb = Ue + o0 * cin;
+            for (int64_t t = 0; t < nt; t += MR) {
+                const int m = (int)imin64(MR, nt - t);
+                for (int r = 0; r < MR; r++) ap[r] = r < m ? Ve + (t + r) * cin : zeros;
+                float *yp = Me + t * cout + o0;
+                switch (NB) {
+                case 4: pk_fwd_6_4(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF); break;
+                case 3: pk_fwd_8_3(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF); break;
+                case 2: pk_fwd_12_2(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF); break;
+                default: pk_fwd_8_1(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF); break;
+                }
+            }
+        }
+    }
+}
+
+/* y tiles = A^T m A (+ bias), clipped to oh x ow. */
+static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d, int64_t t0,
+                   int64_t nt) {
+    const int64_t th = (d->oh + 1) / 2, tw = (d->ow + 1) / 2, oc = d->oc, es = WG_T * oc;
+    for (int64_t tt = 0; tt < nt; tt++) {
+        const int64_t t = t0 + tt, tx = t % tw, q = t / tw, ty = q % th, n = q / th;
+        const int64_t oy = 2 * ty, ox = 2 * tx;
+        const int two_r = oy + 1 < d->oh, two_c = ox + 1 < d->ow;
+        float *y00 = y + ((n * d->oh + oy) * d->ow + ox) * oc;
+        const float *mt = M + tt * oc;
+        for (int64_t cb = 0; cb < oc; cb += 16) {
+            v16 m[16], s0[4], s1[4];
+#pragma GCC unroll 16
+            for (int e = 0; e < 16; e++) m[e] = v16_load(mt + e * es + cb);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                s0[j] = m[j] + m[4 + j] + m[8 + j];
+                s1[j] = m[4 + j] - m[8 + j] - m[12 + j];
+            }
+            const v16 bv = bias ? v16_load(bias + cb) : (v16){0};
+            v16_store(y00 + cb, s0[0] + s0[1] + s0[2] + bv);
+            if (two_c) v16_store(y00 + oc + cb, s0[1] - s0[2] - s0[3] + bv);
+            if (two_r) {
+                float *y10 = y00 + d->ow * oc;
+                v16_store(y10 + cb, s1[0] + s1[1] + s1[2] + bv);
+                if (two_c) v16_store(y10 + oc + cb, s1[1] - s1[2] - s1[3] + bv);
+            }
+        }
+    }
+}
+
+/* The whole convolution; call inside a parallel region after U is packed. `slots`: per
+ * thread 16*WG_T*(c+oc) floats. Chunks are independent, so they go out dynamically. */
+static void wg_run(float *y, const float *x, const float *U, const float *bias,
+                   const float *zeros, const wg_desc *d, float *slots, int64_t slot_floats) {
+    const int64_t tiles = d->n * ((d->oh + 1) / 2) * ((d->ow + 1) / 2);
+    const int64_t chunks = (tiles + WG_T - 1) / WG_T;
+    float *V = slots + omp_tid() * slot_floats, *M = V + 16 * WG_T * d->c;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+        const int64_t t0 = ch * WG_T, nt = imin64(WG_T, tiles - t0);
+        wg_in(V, x, d, t0, nt);
+        wg_gemm(M, V, U, zeros, d->c, d->oc, nt);
+        wg_out(y, M, bias, d, t0, nt);
+    }
+}
+
+static void wg_forward(float *y, const float *x, const float *w, const float *b,
+                       const tx_conv_shape *s, float *scratch) {
+    const wg_desc d = wg_fwd_desc(s);
+    const int64_t c = s->c, oc = s->oc;
+    float *U = scratch, *zeros = U + 16 * c * oc, *slots = zeros + (c > oc ? c : oc);
+    const int64_t slot = 16 * WG_T * (c + oc) + 16 * c * oc;
+#pragma omp parallel num_threads(kernel_threads(s))
+    {
+#pragma omp single
+        memset(zeros, 0, (size_t)(c > oc ? c : oc) * sizeof(float));
+        wg_pack(U, w, s, 0); /* implicit barrier */
+        wg_run(y, x, U, b, zeros, &d, slots, slot);
+    }
+}
+
+/* D[e][tt][oc] = A dy A^T of the 2x2 dy tiles (zeros past oh x ow). */
+static void wg_dy(float *D, const float *dy, const tx_conv_shape *s, int64_t t0, int64_t nt) {
+    const int64_t th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, oc = s->oc, es = WG_T * oc;
+    for (int64_t tt = 0; tt < nt; tt++) {
+        const int64_t t = t0 + tt, tx = t % tw, q = t / tw, ty = q % th, n = q / th;
+        const int64_t oy = 2 * ty, ox = 2 * tx;
+        const int two_r = oy + 1 < s->oh, two_c = ox + 1 < s->ow;
+        const float *p00 = dy + ((n * s->oh + oy) * s->ow + ox) * oc;
+        float *dt = D + tt * oc;
+        for (int64_t cb = 0; cb < oc; cb += 16) {
+            const v16 a = v16_load(p00 + cb);
+            const v16 b = two_c ? v16_load(p00 + oc + cb) : (v16){0};
+            const v16 c = two_r ? v16_load(p00 + s->ow * oc + cb) : (v16){0};
+            const v16 e = two_r && two_c ? v16_load(p00 + (s->ow + 1) * oc + cb) : (v16){0};
+            const v16 rp[4] = {a, a + c, a - c, -c}, rq[4] = {b, b + e, b - e, -e};
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                v16_store(dt + (4 * i + 0) * es + cb, rp[i]);
+                v16_store(dt + (4 * i + 1) * es + cb, rp[i] + rq[i]);
+                v16_store(dt + (4 * i + 2) * es + cb, rp[i] - rq[i]);
+                v16_store(dt + (4 * i + 3) * es + cb, -rq[i]);
+            }
+        }
+    }
+}
+
+/* S[r][ci] += sum over nt tiles of D[tt][r] * X[tt][ci], MR rows x NB*16 columns. */
+#define WG_DW_KERNEL(MR, NB)                                                                 \
+    static void wg_dw_##MR##_##NB(float *S, int64_t lds, const float *X, int64_t ldx,         \
+                                  const float *D, int64_t ldd, int64_t nt) {                  \
+        __m512 acc[MR][NB];                                                                  \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                            \
+                acc[r][j] = _mm512_loadu_ps(S + r * lds + 16 * j);                           \
+        for (int64_t tt = 0; tt < nt; tt++) {                                                \
+            __m512 xv[NB];                                                                   \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                            \
+                xv[j] = _mm512_loadu_ps(X + tt * ldx + 16 * j);                              \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                          \
+                __m512 dv = _mm512_set1_ps(D[tt * ldd + r]);                                 \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                        \
+                    acc[r][j] = _mm512_fmadd_ps(dv, xv[j], acc[r][j]);                       \
+            }                                                                                \
+        }                                                                                    \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                \
+            _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                            \
+                _mm512_storeu_ps(S + r * lds + 16 * j, acc[r][j]);                           \
+    }
+
+WG_DW_KERNEL(8, 1)
+WG_DW_KERNEL(8, 2)
+WG_DW_KERNEL(4, 3)
+WG_DW_KERNEL(4, 4)
+
+/* S[e][o][ci] += D[e]^T X[e] over the chunk's tiles. */
+static void wg_dw_accum(float *S, const float *X, const float *D, int64_t c, int64_t oc,
+                        int64_t nt) {
+    for (int e = 0; e < 16; e++) {
+        const float *Xe = X + (int64_t)e * WG_T * c, *De = D + (int64_t)e * WG_T * oc;
+        float *Se = S + (int64_t)e * oc * c;
+        for (int64_t c0 = 0; c0 < c; c0 += 64) {
+            const int NB = (int)(imin64(64, c - c0) / 16), MR = NB <= 2 ? 8 : 4;
+            for (int64_t o0 = 0; o0 < oc; o0 += MR) {
+                float *sp = Se + o0 * c + c0;
+                switch (NB) {
+                case 1: wg_dw_8_1(sp, c, Xe + c0, c, De + o0, oc, nt); break;
+                case 2: wg_dw_8_2(sp, c, Xe + c0, c, De + o0, oc, nt); break;
+                case 3: wg_dw_4_3(sp, c, Xe + c0, c, De + o0, oc, nt); break;
+                default: wg_dw_4_4(sp, c, Xe + c0, c, De + o0, oc, nt); break;
+                }
+            }
+        }
+    }
+}
+
+static void wg_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        const float *w, const tx_conv_shape *s, float *scratch) {
+    const wg_desc fd = wg_fwd_desc(s), bd = wg_dgrad_desc(s);
+    const int64_t c = s->c, oc = s->oc, nS = 16 * c * oc;
+    const int64_t opix = (int64_t)s->oh * s->ow, tpi = ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
+    const int64_t slot = 16 * WG_T * (c + oc) + nS;
+    float *U = scratch, *zeros = U + nS, *slots = zeros + (c > oc ? c : oc);
+    float *dbparts = slots + (int64_t)slot_threads(s) * slot;
+    int T = kernel_threads(s);
+    if (T > s->n) T = s->n;
+#pragma omp parallel num_threads(T)
+    {
+        const int nt = omp_nth(), t = omp_tid();
+        /* dW in the transformed domain: each thread sums its images' tiles into its own S,
+         * in order */
+        float *X = slots + t * slot, *D = X + 16 * WG_T * c, *S = D + 16 * WG_T * oc;
+        float *dbt = dbparts + t * oc;
+        const int64_t n0 = (int64_t)s->n * t / nt, n1 = (int64_t)s->n * (t + 1) / nt;
+        memset(S, 0, (size_t)nS * sizeof(float));
+        if (db) memset(dbt, 0, (size_t)oc * sizeof(float));
+        for (int64_t t0 = n0 * tpi; t0 < n1 * tpi; t0 += WG_T) {
+            const int64_t ntile = imin64(WG_T, n1 * tpi - t0);
+            wg_in(X, x, &fd, t0, ntile);
+            wg_dy(D, dy, s, t0, ntile);
+            wg_dw_accum(S, X, D, c, oc, ntile);
+        }
+        for (int64_t n = n0; db && n < n1; n++)
+            for (int64_t r = 0; r < opix; r++) {
+                const float *d = dy + (n * opix + r) * oc;
+#pragma omp simd
+                for (int64_t o = 0; o < oc; o++) dbt[o] += d[o];
+            }
+#pragma omp barrier
+        /* dW = G^T (sum of the threads' S, in thread order) G, per (o, 16 input channels) */
+#pragma omp for schedule(static)
+        for (int64_t ob = 0; ob < oc * (c / 16); ob++) {
+            const int64_t o = ob / (c / 16), cb = ob % (c / 16) * 16;
+            v16 m[16];
+            for (int e = 0; e < 16; e++) {
+                const int64_t off = 16 * WG_T * (c + oc) + e * oc * c + o * c + cb;
+                v16 a = v16_load(slots + off);
+                for (int u = 1; u < nt; u++) a += v16_load(slots + u * slot + off);
+                m[e] = a;
+            }
+            const v16 h = v16_splat(0.5f);
+            v16 r[3][4];
+            for (int j = 0; j < 4; j++) {
+                r[0][j] = m[j] + h * (m[4 + j] + m[8 + j]);
+                r[1][j] = h * (m[4 + j] - m[8 + j]);
+                r[2][j] = h * (m[4 + j] + m[8 + j]) + m[12 + j];
+            }
+            float *dwo = dw + o * 9 * c + cb;
+            for (int k = 0; k < 3; k++) {
+                v16_store(dwo + (k * 3 + 0) * c, r[k][0] + h * (r[k][1] + r[k][2]));
+                v16_store(dwo + (k * 3 + 1) * c, h * (r[k][1] - r[k][2]));
+                v16_store(dwo + (k * 3 + 2) * c, h * (r[k][1] + r[k][2]) + r[k][3]);
+            }
+        }
+        if (db) {
+#pragma omp for schedule(static)
+            for (int64_t o = 0; o < oc; o++) {
+                float a = dbparts[o];
+                for (int u = 1; u < nt; u++) a += dbparts[u * oc + o];
+                db[o] = a;
+            }
+        }
+        if (dx) {
+#pragma omp single
+            memset(zeros, 0, (size_t)(c > oc ? c : oc) * sizeof(float));
+            wg_pack(U, w, s, 1); /* implicit barrier */
+            wg_run(dx, dy, U, NULL, zeros, &bd, slots, slot);
+        }
+    }
+}
+
 #endif /* __AVX512F__ */
 
 size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
@@ -1203,6 +1550,7 @@ size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
     size_t partials = (T - 1) * (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
     size_t cols = is_pointwise(s) ? 0 : T * (size_t)conv_chunk_rows(s) * s->kh * s->kw * s->c;
 #ifdef TX_CONV_PK
+    if (wg_ok(s)) return wg_scratch_floats(s);
     /* packed weights and zeros, then dW partials; strided convolutions reuse the partials
      * area for the im2col buffers of their GEMM dx afterwards */
     size_t head = pk_scratch_floats(s);
@@ -1220,6 +1568,7 @@ void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        const tx_conv_shape *s, float *scratch) {
     if (is_direct(s)) direct_forward(y, x, w, b, s, scratch);
 #ifdef TX_CONV_PK
+    else if (wg_ok(s)) wg_forward(y, x, w, b, s, scratch);
     else pk_forward(y, x, w, b, s, scratch);
 #else
     else gemm_forward(y, x, w, b, s, scratch);
@@ -1230,6 +1579,7 @@ void tx_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const 
                         const float *w, const tx_conv_shape *s, float *scratch) {
     if (is_direct(s)) direct_backward(dx, dw, db, dy, x, w, s, scratch);
 #ifdef TX_CONV_PK
+    else if (wg_ok(s)) wg_backward(dx, dw, db, dy, x, w, s, scratch);
     else pk_backward(dx, dw, db, dy, x, w, s, scratch);
 #else
     else gemm_backward(dx, dw, db, dy, x, w, s, scratch);
