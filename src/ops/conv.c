@@ -1208,6 +1208,10 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
  */
 enum { WG_T = 64 }; /* tiles per chunk */
 
+/* Stride between the 16 planes of a chunk buffer with ch channels: padded so the planes
+ * do not all fall into the same L1 sets (a multiple of 4 KB apart, they would). */
+static int64_t wg_plane(int64_t ch) { return WG_T * ch + 48; }
+
 static int wg_ok(const tx_conv_shape *s) {
     return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 &&
            s->groups == 1 && s->c % 16 == 0 && s->oc % 16 == 0 &&
@@ -1231,7 +1235,7 @@ static wg_desc wg_dgrad_desc(const tx_conv_shape *s) {
  * and the dW buffers (chunks + partial S), then per-thread db partials. */
 static size_t wg_scratch_floats(const tx_conv_shape *s) {
     size_t T = (size_t)slot_threads(s), c = (size_t)s->c, oc = (size_t)s->oc;
-    size_t slot = 16 * WG_T * (c + oc) + 16 * c * oc;
+    size_t slot = 16 * (size_t)(wg_plane((int64_t)c) + wg_plane((int64_t)oc)) + 16 * c * oc;
     return 16 * c * oc + (c > oc ? c : oc) + T * slot + T * oc;
 }
 
@@ -1264,40 +1268,55 @@ static void wg_pack(float *U, const float *w, const tx_conv_shape *s, int flip) 
     }
 }
 
-/* V[e][tt][c] = B^T d B of the 4x4 input tiles t0..t0+nt-1 (zeros outside x). */
-static void wg_in(float *V, const float *x, const wg_desc *d, int64_t t0, int64_t nt) {
-    const int64_t th = (d->oh + 1) / 2, tw = (d->ow + 1) / 2, c = d->c, es = WG_T * c;
+/* V[e][tt][c] = B^T d B of the 4x4 input tiles t0..t0+nt-1 (pixels outside x read
+ * `zeros`, >= c floats of 0, so every load is unconditional). */
+static void wg_in(float *V, const float *x, const float *zeros, const wg_desc *d, int64_t t0,
+                  int64_t nt) {
+    const int64_t th = (d->oh + 1) / 2, tw = (d->ow + 1) / 2, c = d->c, es = wg_plane(c);
+    int64_t off[16];
+    for (int k = 0; k < 16; k++) off[k] = ((k / 4) * d->w + k % 4) * c;
+    /* tile coordinates advance incrementally: no divisions per tile */
+    int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
     for (int64_t tt = 0; tt < nt; tt++) {
-        const int64_t t = t0 + tt, tx = t % tw, q = t / tw, ty = q % th, n = q / th;
         const int64_t iy0 = 2 * ty - d->pt, ix0 = 2 * tx - d->pl;
-        const float *p[4][4];
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) {
-                const int64_t iy = iy0 + i, ix = ix0 + j;
-                p[i][j] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
-                              ? x + ((n * d->h + iy) * d->w + ix) * c
-                              : NULL;
+        const float *p[16];
+        if (iy0 >= 0 && iy0 + 3 < d->h && ix0 >= 0 && ix0 + 3 < d->w) {
+            const float *base = x + ((n * d->h + iy0) * d->w + ix0) * c;
+            for (int k = 0; k < 16; k++) p[k] = base + off[k];
+        } else {
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) {
+                    const int64_t iy = iy0 + i, ix = ix0 + j;
+                    p[4 * i + j] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
+                                       ? x + ((n * d->h + iy) * d->w + ix) * c
+                                       : zeros;
+                }
+        }
+        if (++tx == tw) {
+            tx = 0;
+            if (++ty == th) {
+                ty = 0;
+                n++;
             }
+        }
         float *vt = V + tt * c;
         for (int64_t cb = 0; cb < c; cb += 16) {
-            v16 dd[4][4], r[4][4];
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++)
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; j++) dd[i][j] = p[i][j] ? v16_load(p[i][j] + cb) : (v16){0};
+            v16 dd[16], r[16];
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++) dd[k] = v16_load(p[k] + cb);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                r[0][j] = dd[0][j] - dd[2][j];
-                r[1][j] = dd[1][j] + dd[2][j];
-                r[2][j] = dd[2][j] - dd[1][j];
-                r[3][j] = dd[1][j] - dd[3][j];
+                r[0 + j] = dd[0 + j] - dd[8 + j];
+                r[4 + j] = dd[4 + j] + dd[8 + j];
+                r[8 + j] = dd[8 + j] - dd[4 + j];
+                r[12 + j] = dd[4 + j] - dd[12 + j];
             }
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
-                v16_store(vt + (4 * i + 0) * es + cb, r[i][0] - r[i][2]);
-                v16_store(vt + (4 * i + 1) * es + cb, r[i][1] + r[i][2]);
-                v16_store(vt + (4 * i + 2) * es + cb, r[i][2] - r[i][1]);
-                v16_store(vt + (4 * i + 3) * es + cb, r[i][1] - r[i][3]);
+                v16_store(vt + (4 * i + 0) * es + cb, r[4 * i + 0] - r[4 * i + 2]);
+                v16_store(vt + (4 * i + 1) * es + cb, r[4 * i + 1] + r[4 * i + 2]);
+                v16_store(vt + (4 * i + 2) * es + cb, r[4 * i + 2] - r[4 * i + 1]);
+                v16_store(vt + (4 * i + 3) * es + cb, r[4 * i + 1] - r[4 * i + 3]);
             }
         }
     }
@@ -1308,8 +1327,8 @@ static void wg_gemm(float *M, const float *V, const float *U, const float *zeros
                     int64_t cout, int64_t nt) {
     const float *ap[12];
     for (int e = 0; e < 16; e++) {
-        const float *Ve = V + (int64_t)e * WG_T * cin, *Ue = U + (int64_t)e * cin * cout;
-        float *Me = M + (int64_t)e * WG_T * cout;
+        const float *Ve = V + e * wg_plane(cin), *Ue = U + (int64_t)e * cin * cout;
+        float *Me = M + e * wg_plane(cout);
         for (int64_t o0 = 0; o0 < cout; o0 += 64) {
             const int64_t width = imin64(64, cout - o0);
             const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
@@ -1332,12 +1351,19 @@ static void wg_gemm(float *M, const float *V, const float *U, const float *zeros
 /* y tiles = A^T m A (+ bias), clipped to oh x ow. */
 static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d, int64_t t0,
                    int64_t nt) {
-    const int64_t th = (d->oh + 1) / 2, tw = (d->ow + 1) / 2, oc = d->oc, es = WG_T * oc;
+    const int64_t th = (d->oh + 1) / 2, tw = (d->ow + 1) / 2, oc = d->oc, es = wg_plane(oc);
+    int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
     for (int64_t tt = 0; tt < nt; tt++) {
-        const int64_t t = t0 + tt, tx = t % tw, q = t / tw, ty = q % th, n = q / th;
-        const int64_t oy = 2 * ty, ox = 2 * tx;
+        const int64_t oy = 2 * ty, ox = 2 * tx, img = n;
+        if (++tx == tw) {
+            tx = 0;
+            if (++ty == th) {
+                ty = 0;
+                n++;
+            }
+        }
         const int two_r = oy + 1 < d->oh, two_c = ox + 1 < d->ow;
-        float *y00 = y + ((n * d->oh + oy) * d->ow + ox) * oc;
+        float *y00 = y + ((img * d->oh + oy) * d->ow + ox) * oc;
         const float *mt = M + tt * oc;
         for (int64_t cb = 0; cb < oc; cb += 16) {
             v16 m[16], s0[4], s1[4];
@@ -1361,16 +1387,17 @@ static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d
 }
 
 /* The whole convolution; call inside a parallel region after U is packed. `slots`: per
- * thread 16*WG_T*(c+oc) floats. Chunks are independent, so they go out dynamically. */
+ * thread 16 planes of c and of oc channels. Chunks are independent, so they go out
+ * dynamically. */
 static void wg_run(float *y, const float *x, const float *U, const float *bias,
                    const float *zeros, const wg_desc *d, float *slots, int64_t slot_floats) {
     const int64_t tiles = d->n * ((d->oh + 1) / 2) * ((d->ow + 1) / 2);
     const int64_t chunks = (tiles + WG_T - 1) / WG_T;
-    float *V = slots + omp_tid() * slot_floats, *M = V + 16 * WG_T * d->c;
+    float *V = slots + omp_tid() * slot_floats, *M = V + 16 * wg_plane(d->c);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t ch = 0; ch < chunks; ch++) {
         const int64_t t0 = ch * WG_T, nt = imin64(WG_T, tiles - t0);
-        wg_in(V, x, d, t0, nt);
+        wg_in(V, x, zeros, d, t0, nt);
         wg_gemm(M, V, U, zeros, d->c, d->oc, nt);
         wg_out(y, M, bias, d, t0, nt);
     }
@@ -1381,7 +1408,7 @@ static void wg_forward(float *y, const float *x, const float *w, const float *b,
     const wg_desc d = wg_fwd_desc(s);
     const int64_t c = s->c, oc = s->oc;
     float *U = scratch, *zeros = U + 16 * c * oc, *slots = zeros + (c > oc ? c : oc);
-    const int64_t slot = 16 * WG_T * (c + oc) + 16 * c * oc;
+    const int64_t slot = 16 * (wg_plane(c) + wg_plane(oc)) + 16 * c * oc;
 #pragma omp parallel num_threads(kernel_threads(s))
     {
 #pragma omp single
@@ -1393,7 +1420,7 @@ static void wg_forward(float *y, const float *x, const float *w, const float *b,
 
 /* D[e][tt][oc] = A dy A^T of the 2x2 dy tiles (zeros past oh x ow). */
 static void wg_dy(float *D, const float *dy, const tx_conv_shape *s, int64_t t0, int64_t nt) {
-    const int64_t th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, oc = s->oc, es = WG_T * oc;
+    const int64_t th = (s->oh + 1) / 2, tw = (s->ow + 1) / 2, oc = s->oc, es = wg_plane(oc);
     for (int64_t tt = 0; tt < nt; tt++) {
         const int64_t t = t0 + tt, tx = t % tw, q = t / tw, ty = q % th, n = q / th;
         const int64_t oy = 2 * ty, ox = 2 * tx;
@@ -1449,7 +1476,7 @@ WG_DW_KERNEL(4, 4)
 static void wg_dw_accum(float *S, const float *X, const float *D, int64_t c, int64_t oc,
                         int64_t nt) {
     for (int e = 0; e < 16; e++) {
-        const float *Xe = X + (int64_t)e * WG_T * c, *De = D + (int64_t)e * WG_T * oc;
+        const float *Xe = X + e * wg_plane(c), *De = D + e * wg_plane(oc);
         float *Se = S + (int64_t)e * oc * c;
         for (int64_t c0 = 0; c0 < c; c0 += 64) {
             const int NB = (int)(imin64(64, c - c0) / 16), MR = NB <= 2 ? 8 : 4;
@@ -1471,7 +1498,7 @@ static void wg_backward(float *dx, float *dw, float *db, const float *dy, const 
     const wg_desc fd = wg_fwd_desc(s), bd = wg_dgrad_desc(s);
     const int64_t c = s->c, oc = s->oc, nS = 16 * c * oc;
     const int64_t opix = (int64_t)s->oh * s->ow, tpi = ((s->oh + 1) / 2) * ((s->ow + 1) / 2);
-    const int64_t slot = 16 * WG_T * (c + oc) + nS;
+    const int64_t planes = 16 * (wg_plane(c) + wg_plane(oc)), slot = planes + nS;
     float *U = scratch, *zeros = U + nS, *slots = zeros + (c > oc ? c : oc);
     float *dbparts = slots + (int64_t)slot_threads(s) * slot;
     int T = kernel_threads(s);
@@ -1481,14 +1508,16 @@ static void wg_backward(float *dx, float *dw, float *db, const float *dy, const 
         const int nt = omp_nth(), t = omp_tid();
         /* dW in the transformed domain: each thread sums its images' tiles into its own S,
          * in order */
-        float *X = slots + t * slot, *D = X + 16 * WG_T * c, *S = D + 16 * WG_T * oc;
+        float *X = slots + t * slot, *D = X + 16 * wg_plane(c), *S = X + planes;
         float *dbt = dbparts + t * oc;
         const int64_t n0 = (int64_t)s->n * t / nt, n1 = (int64_t)s->n * (t + 1) / nt;
         memset(S, 0, (size_t)nS * sizeof(float));
         if (db) memset(dbt, 0, (size_t)oc * sizeof(float));
+#pragma omp single
+        memset(zeros, 0, (size_t)(c > oc ? c : oc) * sizeof(float));
         for (int64_t t0 = n0 * tpi; t0 < n1 * tpi; t0 += WG_T) {
             const int64_t ntile = imin64(WG_T, n1 * tpi - t0);
-            wg_in(X, x, &fd, t0, ntile);
+            wg_in(X, x, zeros, &fd, t0, ntile);
             wg_dy(D, dy, s, t0, ntile);
             wg_dw_accum(S, X, D, c, oc, ntile);
         }
@@ -1505,7 +1534,7 @@ static void wg_backward(float *dx, float *dw, float *db, const float *dy, const 
             const int64_t o = ob / (c / 16), cb = ob % (c / 16) * 16;
             v16 m[16];
             for (int e = 0; e < 16; e++) {
-                const int64_t off = 16 * WG_T * (c + oc) + e * oc * c + o * c + cb;
+                const int64_t off = planes + e * oc * c + o * c + cb;
                 v16 a = v16_load(slots + off);
                 for (int u = 1; u < nt; u++) a += v16_load(slots + u * slot + off);
                 m[e] = a;
@@ -1533,8 +1562,6 @@ static void wg_backward(float *dx, float *dw, float *db, const float *dy, const 
             }
         }
         if (dx) {
-#pragma omp single
-            memset(zeros, 0, (size_t)(c > oc ? c : oc) * sizeof(float));
             wg_pack(U, w, s, 1); /* implicit barrier */
             wg_run(dx, dy, U, NULL, zeros, &bd, slots, slot);
         }
