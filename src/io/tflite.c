@@ -223,7 +223,12 @@ typedef struct {
     char where[256]; /* e.g. "subgraph 0 tensor 12 'conv/weights'" */
     tfl_block *arena;
     size_t budget;   /* bytes the arena may still hand out */
+    size_t used;     /* one past the last byte read so far */
 } tflp;
+
+static void tfl_touch(tflp *p, size_t end) {
+    if (end > p->used) p->used = end;
+}
 
 static int tfl_fail(tflp *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int tfl_fail(tflp *p, int code, const char *fmt, ...) {
@@ -319,6 +324,8 @@ static int fb_table_at(tflp *p, size_t pos, fbt *t, const char *what) {
     if (ts > p->n - pos)
         return tfl_fail(p, TX_EFORMAT, "%s: table of %u bytes at offset %zu runs past the end "
                         "of the file (%zu bytes)", what, ts, pos, p->n);
+    tfl_touch(p, (size_t)vt + vs);
+    tfl_touch(p, pos + ts);
     t->pos = pos;
     t->vt = (size_t)vt;
     t->vtsize = vs;
@@ -423,6 +430,7 @@ static int fb_vector(tflp *p, const fbt *t, int id, size_t esz, fbv *v, const ch
     v->pos = target + 4;
     v->n = len;
     v->present = 1;
+    tfl_touch(p, v->pos + bytes);
     return TX_OK;
 }
 
@@ -439,6 +447,7 @@ static int fb_string(tflp *p, const fbt *t, int id, const char **s, const char *
     if (p->b[v.pos + v.n] != 0)
         return tfl_fail(p, TX_EFORMAT, "%s: string of %u bytes at offset %zu is not followed by a "
                         "NUL byte", what, v.n, v.pos - 4);
+    tfl_touch(p, v.pos + v.n + 1);
     *s = (const char *)p->b + v.pos;
     return TX_OK;
 }
@@ -530,6 +539,7 @@ static int tfl_external(tflp *p, uint64_t off, uint64_t size, const uint8_t **da
         return tfl_fail(p, TX_EFORMAT, "%s: %" PRIu64 " bytes at file offset %" PRIu64 " lie "
                         "past the end of the file (%zu bytes)", what, size, off, p->n);
     *data = size ? p->b + off : NULL;
+    if (size) tfl_touch(p, (size_t)(off + size));
     return TX_OK;
 }
 
@@ -904,6 +914,7 @@ static int tfl_model(tflp *p, tx_tflite_model *m) {
                         "expected 'TFL3'", id);
     }
     size_t rootpos;
+    tfl_touch(p, 8);
     if ((rc = fb_follow(p, 0, &rootpos, "root table"))) return rc;
     if ((rc = fb_table_at(p, rootpos, &root, "root table (Model)"))) return rc;
     if ((rc = fb_u32(p, &root, MODEL_VERSION, 0, &m->version, "version"))) return rc;
@@ -1190,6 +1201,7 @@ int tx_tflite_parse(const uint8_t *buf, size_t size, const char *name, tx_tflite
         return rc;
     }
     out->arena_ = p.arena;
+    out->used_size = p.used;
     return TX_OK;
 }
 

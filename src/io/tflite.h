@@ -294,6 +294,11 @@ typedef struct tx_tflite_model {
     uint8_t *owned;              /* file contents when loaded by tx_tflite_load */
     const uint8_t *buf;          /* the bytes everything points into */
     size_t size;
+    /* One past the last byte the model uses (tables, vectors, strings, buffer data,
+     * external buffers). Bytes beyond it are trailing data that TFLite ignores: files
+     * with TFLite metadata append a zip of their associated files there (the
+     * MobileNet classifiers in ../shared/models carry their label file that way). */
+    size_t used_size;
     uint32_t version;            /* schema version: 3 */
     const char *description;     /* never NULL */
     int32_t n_opcodes, n_subgraphs, n_buffers, n_metadata, n_signatures;
