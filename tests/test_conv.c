@@ -349,6 +349,27 @@ static void test_scratch_bounded(void) {
     size_t b = tx_conv2d_scratch_floats(&s);
     CHECK(a == b && a < ((size_t)8 << 20), "scratch grows with batch: %zu -> %zu", a, b);
     printf("  scratch for 26x26x32 -> 64 3x3: %zu floats at any batch\n", a);
+    /* executors size the scratch for their largest batch: every smaller batch must fit
+     * (the kernels pick their path by batch size, e.g. Winograd needs enough tiles) */
+    for (size_t m = 0; m < sizeof IMPLS / sizeof *IMPLS; m++)
+        for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+            tx_conv_shape big;
+            conv_case k = CASES[i];
+            k.n = 64;
+            CHECK_OK(make_shape_t(&k, &big, 2, &err), &err);
+            size_t most = IMPLS[m].scratch(&big);
+            for (int n = 1; n < 64; n++) {
+                tx_conv_shape sm;
+                k.n = n;
+                CHECK_OK(make_shape_t(&k, &sm, 2, &err), &err);
+                size_t need = IMPLS[m].scratch(&sm);
+                if (need > most) {
+                    CHECK(0, "%s %s: batch %d needs %zu scratch floats, batch 64 only %zu",
+                          IMPLS[m].name, k.name, n, need, most);
+                    break;
+                }
+            }
+        }
 }
 
 int main(void) {

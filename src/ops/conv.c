@@ -1212,10 +1212,13 @@ enum { WG_T = 64 }; /* tiles per chunk */
  * do not all fall into the same L1 sets (a multiple of 4 KB apart, they would). */
 static int64_t wg_plane(int64_t ch) { return WG_T * ch + 48; }
 
-static int wg_ok(const tx_conv_shape *s) {
+static int wg_shape_ok(const tx_conv_shape *s) {
     return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 &&
-           s->groups == 1 && s->c % 16 == 0 && s->oc % 16 == 0 &&
-           (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2) >= 256;
+           s->groups == 1 && s->c % 16 == 0 && s->oc % 16 == 0;
+}
+/* ... and enough tiles for the transformed weights to pay off */
+static int wg_ok(const tx_conv_shape *s) {
+    return wg_shape_ok(s) && (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2) >= 256;
 }
 
 /* A stride-1 3x3 convolution as the Winograd routines see it. */
@@ -1577,13 +1580,14 @@ size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
     size_t partials = (T - 1) * (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
     size_t cols = is_pointwise(s) ? 0 : T * (size_t)conv_chunk_rows(s) * s->kh * s->kw * s->c;
 #ifdef TX_CONV_PK
-    if (wg_ok(s)) return wg_scratch_floats(s);
     /* packed weights and zeros, then dW partials; strided convolutions reuse the partials
      * area for the im2col buffers of their GEMM dx afterwards */
-    size_t head = pk_scratch_floats(s);
-    if (!pk_dw_direct(s)) return head + partials + cols; /* GEMM dW: cols, then partials */
-    if (s->sh == 1 && s->sw == 1) cols = 0;
-    return head + (partials > cols ? partials : cols);
+    size_t head = pk_scratch_floats(s), need;
+    if (!pk_dw_direct(s)) need = head + partials + cols; /* GEMM dW: cols, then partials */
+    else need = head + (s->sh == 1 && s->sw == 1 ? partials : partials > cols ? partials : cols);
+    /* Winograd or not depends on the batch; the answer must cover every smaller batch */
+    if (wg_shape_ok(s) && wg_scratch_floats(s) > need) need = wg_scratch_floats(s);
+    return need;
 #else
     return partials + cols;
 #endif
