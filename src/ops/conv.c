@@ -1597,6 +1597,7 @@ size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
 
 void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        const tx_conv_shape *s, float *scratch) {
+    if (s->n <= 0 || s->oh <= 0 || s->ow <= 0) return; /* empty batch: nothing to write */
     if (is_direct(s)) direct_forward(y, x, w, b, s, scratch);
 #ifdef TX_CONV_PK
     else if (wg_ok(s)) wg_forward(y, x, w, b, s, scratch);
@@ -1608,6 +1609,11 @@ void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
 
 void tx_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                         const float *w, const tx_conv_shape *s, float *scratch) {
+    if (s->n <= 0 || s->oh <= 0 || s->ow <= 0) { /* empty batch: zero gradients */
+        memset(dw, 0, (size_t)s->oc * s->kh * s->kw * (s->c / s->groups) * sizeof(float));
+        if (db) memset(db, 0, (size_t)s->oc * sizeof(float));
+        return;
+    }
     if (is_direct(s)) direct_backward(dx, dw, db, dy, x, w, s, scratch);
 #ifdef TX_CONV_PK
     else if (wg_ok(s)) wg_backward(dx, dw, db, dy, x, w, s, scratch);
