@@ -1212,13 +1212,13 @@ enum { WG_T = 64 }; /* tiles per chunk */
  * do not all fall into the same L1 sets (a multiple of 4 KB apart, they would). */
 static int64_t wg_plane(int64_t ch) { return WG_T * ch + 48; }
 
-static int wg_shape_ok(const tx_conv_shape *s) {
-    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 &&
-           s->groups == 1 && s->c % 16 == 0 && s->oc % 16 == 0;
-}
-/* ... and enough tiles for the transformed weights to pay off */
+/* Eligible shapes, with transformed weights (and per-thread dW sums) of at most 4 MB, and
+ * enough tiles for them to pay off. More tiles (a bigger batch) never turns it off. */
 static int wg_ok(const tx_conv_shape *s) {
-    return wg_shape_ok(s) && (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2) >= 256;
+    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 &&
+           s->groups == 1 && s->c % 16 == 0 && s->oc % 16 == 0 &&
+           (int64_t)s->c * s->oc <= 256 * 256 &&
+           (int64_t)s->n * ((s->oh + 1) / 2) * ((s->ow + 1) / 2) >= 256;
 }
 
 /* A stride-1 3x3 convolution as the Winograd routines see it. */
@@ -1585,8 +1585,10 @@ size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
     size_t head = pk_scratch_floats(s), need;
     if (!pk_dw_direct(s)) need = head + partials + cols; /* GEMM dW: cols, then partials */
     else need = head + (s->sh == 1 && s->sw == 1 ? partials : partials > cols ? partials : cols);
-    /* Winograd or not depends on the batch; the answer must cover every smaller batch */
-    if (wg_shape_ok(s) && wg_scratch_floats(s) > need) need = wg_scratch_floats(s);
+    /* Winograd or not depends on the batch: sized for this batch, the scratch must also
+     * cover every smaller one, which may take the pk path (wg_ok only turns on as the
+     * batch grows) */
+    if (wg_ok(s) && wg_scratch_floats(s) > need) need = wg_scratch_floats(s);
     return need;
 #else
     return partials + cols;
