@@ -1110,20 +1110,23 @@ static void pk_dw_image(float *dwt, const float *xn, const float *dyn, const tx_
  * along them would be mostly empty) through im2col + GEMM. */
 static int pk_dw_direct(const tx_conv_shape *s) { return s->c / s->groups >= 16; }
 
-/* Scratch layout of the pk path: forward packed weights | backward-data packed weights |
+/* Scratch layout of the pk path: packed weights (forward, or backward-data: one at a time) |
  * zeros (max(c, oc) floats) | threads db partials [oc] | then (threads-1) dW partials,
  * and after them are summed,
  * the GEMM path's own scratch (im2col buffers, then its dW partials) when it runs. */
-static size_t pk_scratch_floats(const tx_conv_shape *s) {
+static int64_t pk_wpack_floats(const tx_conv_shape *s) {
     pk_desc f = pk_forward_desc(s), b = pk_dgrad_desc(s);
-    return (size_t)pk_wfloats(&f) + (size_t)pk_wfloats(&b) +
-           (size_t)(s->c > s->oc ? s->c : s->oc) + (size_t)slot_threads(s) * s->oc;
+    return imax64(pk_wfloats(&f), pk_wfloats(&b));
+}
+static size_t pk_scratch_floats(const tx_conv_shape *s) {
+    return (size_t)pk_wpack_floats(s) + (size_t)(s->c > s->oc ? s->c : s->oc) +
+           (size_t)slot_threads(s) * s->oc;
 }
 
 static void pk_forward(float *y, const float *x, const float *w, const float *b,
                        const tx_conv_shape *s, float *scratch) {
     const pk_desc d = pk_forward_desc(s);
-    float *wp = scratch, *zeros = scratch + pk_wfloats(&d);
+    float *wp = scratch, *zeros = scratch + pk_wpack_floats(s);
 #pragma omp parallel num_threads(kernel_threads(s))
     {
 #pragma omp single
@@ -1135,10 +1138,10 @@ static void pk_forward(float *y, const float *x, const float *w, const float *b,
 
 static void pk_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                         const float *w, const tx_conv_shape *s, float *scratch) {
-    const pk_desc fd = pk_forward_desc(s), bd = pk_dgrad_desc(s);
+    const pk_desc bd = pk_dgrad_desc(s);
     const int64_t nwt = (int64_t)s->oc * s->kh * s->kw * (s->c / s->groups);
     const int64_t opix = (int64_t)s->oh * s->ow, ipix = (int64_t)s->h * s->w;
-    float *wpb = scratch + pk_wfloats(&fd), *zeros = wpb + pk_wfloats(&bd);
+    float *wpb = scratch, *zeros = scratch + pk_wpack_floats(s);
     float *dbparts = zeros + (s->c > s->oc ? s->c : s->oc);
     float *partials = dbparts + (int64_t)slot_threads(s) * s->oc;
     const int stride1 = s->sh == 1 && s->sw == 1, dw_direct = pk_dw_direct(s);
