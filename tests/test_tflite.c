@@ -353,8 +353,8 @@ static int walk_model(const tx_tflite_model *m, const uint8_t *buf, size_t size)
                                    t->q.quantized_dimension < t->ndim &&
                                    t->shape[t->q.quantized_dimension] == t->q.n);
             }
-            for (int k = 0; k < t->q.n_min; k++) sink += (unsigned)t->q.min[k];
-            for (int k = 0; k < t->q.n_max; k++) sink += (unsigned)t->q.max[k];
+            for (int k = 0; k < t->q.n_min; k++) sink += t->q.min[k] > 0;
+            for (int k = 0; k < t->q.n_max; k++) sink += t->q.max[k] > 0;
         }
         for (int k = 0; k < sg->n_inputs; k++) W_(sg->inputs[k] >= 0 && sg->inputs[k] < sg->n_tensors);
         for (int k = 0; k < sg->n_outputs; k++) W_(sg->outputs[k] >= 0 && sg->outputs[k] < sg->n_tensors);
