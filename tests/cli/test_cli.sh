@@ -69,6 +69,33 @@ else
      && [ "$(grep -o '"score"' "$W/pred.json" | wc -l)" -eq 9 ]; then pass cli_predict_json
   else fail cli_predict_json "$(head -c 300 "$W/pred.json")"; fi
 
+  # every supported format, color or gray, any size: the model's preprocessing converts it
+  C=tests/fuzz/corpus/image
+  if $T predict --model "$W/a.safetensors" --json --top-k 1 $C/rgb.png $C/gray16.png $C/q.jpg $C/cmyk.jpg \
+       $C/rgb24.bmp $C/rgb.ppm > "$W/fmt.json" && [ "$(grep -c '"predictions"' "$W/fmt.json")" -eq 6 ]; then
+    pass cli_predict_formats; else fail cli_predict_formats "$(head -c 300 "$W/fmt.json")"; fi
+  S=../shared/images
+  if [ -d "$S" ]; then
+    if $T predict --model "$W/a.safetensors" --top-k 2 "$S/hot_dog.jpg" "$S/cat.bmp" > "$W/big.txt"; then
+      pass cli_predict_large_photos; else fail cli_predict_large_photos "$(head -c 300 "$W/big.txt")"; fi
+  else echo "SKIP cli_predict_large_photos: ../shared/images not found"; fi
+
+  # Python's safetensors opens a taxon model file (when the test virtualenv has it)
+  PY=.venv/bin/python
+  if [ -x "$PY" ] && "$PY" -c "import safetensors" 2>/dev/null; then
+    if "$PY" - "$W/a.safetensors" > "$W/py.txt" 2>&1 <<'PY'
+import json, sys
+from safetensors import safe_open
+with safe_open(sys.argv[1], framework="numpy") as f:
+    meta = json.loads(f.metadata()["taxon"])
+    assert meta["format"] == "taxon-model" and meta["num_classes"] == 10, meta.keys()
+    w = f.get_tensor("fc.weight")
+    assert w.shape == (10, 64), w.shape
+    print(len(list(f.keys())), "tensors;", meta["arch"])
+PY
+    then pass "cli_python_safetensors_opens_model ($(cat "$W/py.txt"))"; else fail cli_python_safetensors_opens_model "$(tail -1 "$W/py.txt")"; fi
+  else echo "SKIP cli_python_safetensors_opens_model: no .venv with safetensors (tools/venv.sh)"; fi
+
   # info, text and JSON
   if $T info "$W/a.safetensors" | grep -q "FLOPs" && $T info --json "$W/a.safetensors" | grep -q '"provenance"'; then
     pass cli_info; else fail cli_info "no FLOPs/provenance"; fi
