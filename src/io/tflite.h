@@ -203,7 +203,10 @@ typedef struct tx_tflite_tensor {
     tx_tflite_quant q;
     /* Constant data: the buffer's bytes (NULL/0 when the buffer is empty, i.e. the
      * tensor is an activation or variable). When non-empty, nbytes == numel x
-     * tx_tflite_type_size(type) (checked for dense fixed-size types). */
+     * tx_tflite_type_size(type) (checked for dense fixed-size types; not checked for
+     * STRING/RESOURCE/VARIANT or sparse tensors, which later code must refuse).
+     * Little-endian, and not necessarily aligned: converters align buffers to 16
+     * bytes but a hostile file need not, so copy (memcpy) before reading wider types. */
     const uint8_t *data;
     size_t nbytes;
     int64_t numel;               /* product of shape (1 for a scalar) */
