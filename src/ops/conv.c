@@ -9,6 +9,9 @@
  *  - direct (cg == 1: depthwise, channel multiplier, and single-channel input such as
  *    the first layer on grayscale images): loops over output pixels vectorized over
  *    the contiguous channel axis, 3x3 and 5x5 unrolled with the taps in registers.
+ *  - Winograd F(2x2,3x3) (AVX-512 builds; 3x3 stride 1, undilated, ungrouped, channels
+ *    multiples of 16 up to 256x256, >= 256 output tiles): 16 multiplies per 4 outputs
+ *    instead of 36, forward, dx and dW. Details at the Winograd section.
  *  - pk, "implicit GEMM" (AVX-512 builds, every other shape): a register-tiled
  *    micro-kernel reads x through one pointer per (tap, pixel), so there is no im2col
  *    copy; weights are repacked per call (small next to the arithmetic). dx of stride-1
