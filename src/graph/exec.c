@@ -7,12 +7,14 @@
 #include "graph/graph.h"
 #include "ops/ops.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct tx_exec {
     tx_model *m;
     int max_batch, training, n;
+    int threads;    /* OpenMP threads when created: conv scratch is sized for it */
     float **act, **grad;
     uint8_t *grad_set;
     float **bn_mean, **bn_invstd;
@@ -58,13 +60,13 @@ static size_t node_floats(const tx_node *nd, int batch) {
     return (size_t)batch * nd->oh * nd->ow * nd->oc;
 }
 
-static tx_conv_shape conv_shape(const tx_model *m, const tx_node *nd, int n) {
+static tx_conv_shape conv_shape(const tx_model *m, const tx_node *nd, int n, int threads) {
     const tx_node *a = &m->nodes[nd->in[0]];
     tx_conv_shape s = {.n = n, .h = a->oh, .w = a->ow, .c = a->oc, .oc = nd->out_c,
                        .kh = nd->kh, .kw = nd->kw, .sh = nd->sh, .sw = nd->sw,
                        .pad_t = nd->pad_t, .pad_l = nd->pad_l, .pad_b = nd->pad_b,
                        .pad_r = nd->pad_r, .dh = nd->dh, .dw = nd->dw, .groups = nd->groups,
-                       .oh = nd->oh, .ow = nd->ow};
+                       .oh = nd->oh, .ow = nd->ow, .threads = threads};
     return s;
 }
 
@@ -156,6 +158,7 @@ int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_e
     e->m = m;
     e->max_batch = max_batch;
     e->training = training;
+    e->threads = omp_get_max_threads();
     tx_rng_seed(&e->rng, seed);
     int nn = m->n_nodes;
     e->act = calloc((size_t)nn, sizeof(float *));
@@ -176,7 +179,7 @@ int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_e
         size_t f = node_floats(nd, max_batch);
         if (f > biggest) biggest = f;
         if (nd->op == TX_OP_CONV2D) {
-            tx_conv_shape s = conv_shape(m, nd, max_batch);
+            tx_conv_shape s = conv_shape(m, nd, max_batch, e->threads);
             size_t sc = tx_conv2d_scratch_floats(&s);
             if (sc > scratch) scratch = sc;
         }
@@ -245,7 +248,7 @@ const float *tx_exec_forward(tx_exec *e, const float *input, int n) {
         int64_t cnt = (int64_t)node_floats(nd, n);
         switch (nd->op) {
         case TX_OP_CONV2D: {
-            tx_conv_shape s = conv_shape(m, nd, n);
+            tx_conv_shape s = conv_shape(m, nd, n, e->threads);
             tx_conv2d_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, &s, e->scratch);
             break;
         }
@@ -326,7 +329,7 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
         float *dx = grad_target(e, j);
         switch (nd->op) {
         case TX_OP_CONV2D: {
-            tx_conv_shape s = conv_shape(m, nd, n);
+            tx_conv_shape s = conv_shape(m, nd, n, e->threads);
             tx_conv2d_backward(dx, e->pgrad[nd->param[0]], nd->bias ? e->pgrad[nd->param[1]] : NULL,
                                dy, x, P(e, nd, 0), &s, e->scratch);
             break;
