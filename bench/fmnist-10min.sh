@@ -8,7 +8,7 @@ OUT=${1:?usage: bench/fmnist-10min.sh OUT.safetensors [taxon train options]}
 shift
 tools/install-deps.sh build >/dev/null
 make -s all >/dev/null
-RECIPE=(--arch fmnist_net --epochs 8 --batch-size 128 --optimizer sgd --lr 0.1 --momentum 0.9
+RECIPE=(--arch fmnist_net --epochs 10 --batch-size 256 --optimizer sgd --lr 0.2 --momentum 0.9
         --weight-decay 5e-4 --schedule onecycle --label-smoothing 0.1 --crop-pad 2 --erase 0
         --seed 1 --threads 2)
 echo "recipe: ${RECIPE[*]} $*"
