@@ -110,9 +110,7 @@ fuzz:
 	@tools/fuzz.sh
 
 test: deps
-	@$(MAKE) --no-print-directory test-fast
-	@$(MAKE) --no-print-directory test-san
-	@$(MAKE) --no-print-directory fuzz
+	@tools/test-all.sh
 
 demo:
 	@tools/install-deps.sh build
