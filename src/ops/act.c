@@ -1,7 +1,12 @@
-/* act.c - elementwise kernels: relu, add, dropout.
+/* act.c - elementwise kernels: relu, add, dropout; sigmoid, silu, gelu, hard-sigmoid,
+ * hard-swish, relu6; per-channel scaling (squeeze-excitation, layer scale); drop path.
  * Flat arrays of n floats; each element is independent, so any static split over
  * threads gives the same result as one thread. */
 #include "ops/ops.h"
+#include "ops/vmath.h"
+
+#include <math.h>
+#include <string.h>
 
 /* Below this many elements one thread is faster than waking a team. */
 #define ACT_PAR_MIN 65536
@@ -66,4 +71,261 @@ void tx_dropout_backward(float *dx, const float *dy, const uint8_t *mask, int64_
     const float scale = !(p > 0.0f) ? 1.0f : p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
 #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] = mask[i] ? dy[i] * scale : 0.0f;
+}
+
+/* ==== smooth and piecewise activations ====================================
+ * Formulas and backward rules are PyTorch's (the golden test holds them to it):
+ *   sigmoid(x)     = 1 / (1 + exp(-x))            backward from y: dy * (1 - y) * y
+ *   silu(x)        = x / (1 + exp(-x))            backward from x: dy * s * (1 + x(1 - s))
+ *   gelu(x)        = x * Phi(x) (erf form)         backward from x: dy * (Phi + x phi)
+ *   hardsigmoid(x) = min(max(x + 3, 0), 6) / 6    backward from x: dy/6 on -3 < x < 3
+ *   hardswish(x)   = x * min(max(x + 3, 0), 6) / 6
+ *                  backward from x: 0 for x < -3, dy for x >= 3, dy * (x/3 + 1/2) between
+ *                  (at exactly x = 3 PyTorch's vectorized loop gives dy, its scalar tail
+ *                  loop 1.5 dy; this follows the vectorized one, which sees most elements)
+ *   relu6(x)       = min(max(x, 0), 6)            backward from y: dy on 0 < y < 6
+ * The exponential and erfc come from vmath.h (vectorized, ~1e-7 relative); the *_ref
+ * twins use libm in double. Outputs may alias inputs (y == x, dx == dy): every element
+ * is read before it is written. */
+
+/* Transcendental kernels are compute-bound: threads pay off sooner. */
+#define ACT_PAR_MIN_T 16384
+
+void tx_sigmoid_forward(float *y, const float *x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
+    for (int64_t i = 0; i < n; i++) y[i] = tx_vsigmoidf(x[i]);
+}
+
+void tx_sigmoid_backward(float *dx, const float *dy, const float *y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i]) * y[i];
+}
+
+void tx_silu_forward(float *y, const float *x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + tx_vexpf(-x[i]));
+}
+
+void tx_silu_backward(float *dx, const float *dy, const float *x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
+    for (int64_t i = 0; i < n; i++) {
+        float s = tx_vsigmoidf(x[i]);
+        dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+
+void tx_gelu_forward(float *y, const float *x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * tx_vphif(x[i]);
+}
+
+void tx_gelu_backward(float *dx, const float *dy, const float *x, int64_t n) {
+    const float inv_sqrt_2pi = 0.398942280401432678f;
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float pdf = inv_sqrt_2pi * tx_vexpf(-0.5f * v * v);
+        dx[i] = dy[i] * (tx_vphif(v) + v * pdf);
+    }
+}
+
+void tx_hardsigmoid_forward(float *y, const float *x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float t = x[i] + 3.0f;
+        t = t < 0.0f ? 0.0f : t;
+        t = t > 6.0f ? 6.0f : t;
+        y[i] = t / 6.0f;
+    }
+}
+
+void tx_hardsigmoid_backward(float *dx, const float *dy, const float *x, int64_t n) {
+    const float sixth = 1.0f / 6.0f;
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = x[i] > -3.0f && x[i] < 3.0f ? dy[i] * sixth : 0.0f;
+}
+
+void tx_hardswish_forward(float *y, const float *x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float t = x[i] + 3.0f;
+        t = t < 0.0f ? 0.0f : t;
+        t = t > 6.0f ? 6.0f : t;
+        y[i] = x[i] * t / 6.0f;
+    }
+}
+
+void tx_hardswish_backward(float *dx, const float *dy, const float *x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        dx[i] = v < -3.0f ? 0.0f : v >= 3.0f ? dy[i] : dy[i] * (v / 3.0f + 0.5f);
+    }
+}
+
+/* NaN stays NaN (as in PyTorch's clamp). */
+void tx_relu6_forward(float *y, const float *x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        v = v < 0.0f ? 0.0f : v;
+        y[i] = v > 6.0f ? 6.0f : v;
+    }
+}
+
+void tx_relu6_backward(float *dx, const float *dy, const float *y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f && y[i] < 6.0f ? dy[i] : 0.0f;
+}
+
+/* ---- references: straight loops in double with libm ---- */
+
+void tx_sigmoid_forward_ref(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
+}
+
+void tx_sigmoid_backward_ref(float *dx, const float *dy, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dx[i] = (float)((double)dy[i] * (1.0 - y[i]) * y[i]);
+}
+
+void tx_silu_forward_ref(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = (float)(x[i] / (1.0 + exp(-(double)x[i])));
+}
+
+void tx_silu_backward_ref(float *dx, const float *dy, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i], s = 1.0 / (1.0 + exp(-v));
+        dx[i] = (float)(dy[i] * s * (1.0 + v * (1.0 - s)));
+    }
+}
+
+void tx_gelu_forward_ref(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        y[i] = (float)(v * 0.5 * erfc(-v * 0.70710678118654752));
+    }
+}
+
+void tx_gelu_backward_ref(float *dx, const float *dy, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        double cdf = 0.5 * erfc(-v * 0.70710678118654752);
+        double pdf = exp(-0.5 * v * v) * 0.398942280401432678;
+        dx[i] = (float)(dy[i] * (cdf + v * pdf));
+    }
+}
+
+/* ==== per-channel scaling ================================================= */
+/* Forward is one product per element. The scale gradient is a sum over the spatial
+ * rows per (sample, channel): tasks are (sample, tile of CM_TILE channels), each sums
+ * its rows in order in double, so the result does not depend on the thread count. */
+
+#define CM_TILE 16
+
+void tx_chanmul_forward(float *y, const float *x, const float *s, int n, int64_t hw, int c) {
+    if (n <= 0 || hw <= 0 || c <= 0) return;
+    const int64_t rows = (int64_t)n * hw;
+#pragma omp parallel for schedule(static) if (rows * c >= ACT_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *sr = s + (r / hw) * c, *xr = x + r * c;
+        float *yr = y + r * c;
+#pragma omp simd
+        for (int j = 0; j < c; j++) yr[j] = xr[j] * sr[j];
+    }
+}
+
+void tx_chanmul_backward(float *dx, float *ds, const float *dy, const float *x,
+                         const float *s, int n, int64_t hw, int c) {
+    if (n <= 0 || c <= 0) return;
+    if (hw <= 0) {
+        if (ds) memset(ds, 0, (size_t)n * (size_t)c * sizeof *ds);
+        return;
+    }
+    const int64_t rows = (int64_t)n * hw;
+    if (dx) {
+#pragma omp parallel for schedule(static) if (rows * c >= ACT_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *sr = s + (r / hw) * c, *gr = dy + r * c;
+            float *dr = dx + r * c;
+#pragma omp simd
+            for (int j = 0; j < c; j++) dr[j] = gr[j] * sr[j];
+        }
+    }
+    if (ds) {
+        const int tiles = (c + CM_TILE - 1) / CM_TILE;
+        const int64_t tasks = (int64_t)n * tiles;
+#pragma omp parallel for schedule(static) if (rows * c >= ACT_PAR_MIN)
+        for (int64_t t = 0; t < tasks; t++) {
+            const int64_t b = t / tiles;
+            const int c0 = (int)(t % tiles) * CM_TILE;
+            const int tc = c - c0 < CM_TILE ? c - c0 : CM_TILE;
+            double acc[CM_TILE] = {0};
+            for (int64_t r = b * hw; r < (b + 1) * hw; r++) {
+                const float *xr = x + r * c + c0, *gr = dy + r * c + c0;
+#pragma omp simd
+                for (int j = 0; j < tc; j++) acc[j] += (double)gr[j] * xr[j];
+            }
+            for (int j = 0; j < tc; j++) ds[b * c + c0 + j] = (float)acc[j];
+        }
+    }
+}
+
+void tx_layerscale_forward(float *y, const float *x, const float *gamma, int64_t rows, int c) {
+    if (rows <= 0 || c <= 0) return;
+    tx_chanmul_forward(y, x, gamma, 1, rows, c);
+}
+
+void tx_layerscale_backward(float *dx, float *dgamma, const float *dy, const float *x,
+                            const float *gamma, int64_t rows, int c) {
+    tx_chanmul_backward(dx, dgamma, dy, x, gamma, 1, rows, c);
+}
+
+/* ==== drop path (stochastic depth) ======================================== */
+/* timm's drop_path with scale_by_keep: one Bernoulli(1-p) draw per sample (one
+ * tx_rng_u64 each, in sample order; dropped when its high 32 bits < p * 2^32), and
+ *   y = x * m,  m = keep / (1 - p)  (m = 0 for dropped samples, 1/(1-p) rounded to
+ * float as timm's random_tensor.div_(keep_prob) does); p >= 1 drops all (m = 0, no
+ * division), p <= 0 is the identity and draws nothing. */
+
+static float droppath_scale(float p) {
+    if (!(p > 0.0f)) return 1.0f;
+    if (p >= 1.0f) return 0.0f;
+    return 1.0f / (float)(1.0 - (double)p);
+}
+
+void tx_droppath_forward(float *y, uint8_t *keep, const float *x, int n, int64_t per,
+                         float p, tx_rng *rng) {
+    if (n <= 0) return;
+    const uint64_t thr = drop_threshold(p);
+    for (int b = 0; b < n; b++) {
+        if (thr == 0) keep[b] = 1;
+        else if (thr >= (UINT64_C(1) << 32)) keep[b] = 0;
+        else keep[b] = (tx_rng_u64(rng) >> 32) >= thr;
+    }
+    tx_droppath_backward(y, x, keep, n, per, p);
+}
+
+void tx_droppath_backward(float *dx, const float *dy, const uint8_t *keep, int n,
+                          int64_t per, float p) {
+    if (n <= 0 || per <= 0) return;
+    const float scale = droppath_scale(p);
+    if (per >= ACT_PAR_MIN) { /* big samples: split each one over the threads */
+        for (int b = 0; b < n; b++) {
+            const float m = keep[b] ? scale : 0.0f;
+            const float *g = dy + (int64_t)b * per;
+            float *d = dx + (int64_t)b * per;
+#pragma omp parallel for simd schedule(static)
+            for (int64_t i = 0; i < per; i++) d[i] = g[i] * m;
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if ((int64_t)n * per >= ACT_PAR_MIN)
+    for (int b = 0; b < n; b++) {
+        const float m = keep[b] ? scale : 0.0f;
+        const float *g = dy + (int64_t)b * per;
+        float *d = dx + (int64_t)b * per;
+#pragma omp simd
+        for (int64_t i = 0; i < per; i++) d[i] = g[i] * m;
+    }
 }

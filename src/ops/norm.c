@@ -1,4 +1,5 @@
-/* norm.c - batch normalization over the channel (last) axis.
+/* norm.c - batch normalization over the channel (last) axis; layer normalization over
+ * the last axis (at the end of the file).
  *
  * x[rows, c] with rows = n*h*w (NHWC). Statistics are accumulated in double, per
  * channel, over a row range per thread; the per-thread partial sums are combined in
@@ -14,6 +15,8 @@
 #include "ops/ops.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -218,4 +221,246 @@ void tx_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *
             }
         }
     }
+}
+
+/* ==== layer normalization over the last axis ================================
+ *
+ * x[rows, c], each row normalized on its own (torch.nn.LayerNorm over the last dim).
+ * Rows are independent, so the forward and the dx pass split rows over threads and
+ * give the same bits for any thread count. Per row, in double: mean = sum x / c, then
+ * var = sum (x - mean)^2 / c (two passes; the row is in L1 for the second). The mean is
+ * applied as two floats (hi + lo) as in the batch norm above. save_mean holds hi.
+ *
+ * Backward, with g = dy * w, xhat = (x - mean) * rstd:
+ *   dx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))
+ *   dw = sum_rows dy * xhat,  db = sum_rows dy
+ * The backward recovers the lo part of the mean (mean of x - save_mean over the row), so
+ * centring stays exact when |mean| >> std. One pass over the rows (split over threads)
+ * writes dx and adds dw/db into per-thread double sums, combined in thread order (same
+ * thread count, same bits). Rows wider than LN_MAXC sum dw/db per tile of LN_TILE
+ * channels instead, from xhat = (x - save_mean) * save_rstd (PyTorch's rule, without
+ * the lo correction).
+ */
+
+#define LN_TILE 16
+/* Widest row whose dw/db partial sums live on the stack (2 x 2048 doubles per thread). */
+#define LN_MAXC 2048
+
+static int ln_threads(int64_t rows, int c, int64_t tasks) {
+    int nth = bn_threads(rows, c);
+    return tasks < nth ? (int)(tasks > 0 ? tasks : 1) : nth;
+}
+
+void tx_layernorm_forward(float *y, float *save_mean, float *save_rstd, const float *x,
+                          const float *w, const float *b, int64_t rows, int c, float eps) {
+    if (rows <= 0 || c <= 0) return;
+    const int nth = ln_threads(rows, c, rows);
+    const double inv_c = 1.0 / (double)c;
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c;
+        float *yr = y + r * c;
+        double s = 0;
+#pragma omp simd reduction(+ : s)
+        for (int j = 0; j < c; j++) s += xr[j];
+        const double mean = s * inv_c;
+        double v = 0;
+#pragma omp simd reduction(+ : v)
+        for (int j = 0; j < c; j++) {
+            double d = (double)xr[j] - mean;
+            v += d * d;
+        }
+        const double rstd = 1.0 / sqrt(v * inv_c + (double)eps);
+        const float hi = (float)mean, lo = (float)(mean - (double)hi), rs = (float)rstd;
+        if (save_mean) save_mean[r] = hi;
+        if (save_rstd) save_rstd[r] = rs;
+        if (w && b) {
+#pragma omp simd
+            for (int j = 0; j < c; j++) yr[j] = ((xr[j] - hi) - lo) * rs * w[j] + b[j];
+        } else if (w) {
+#pragma omp simd
+            for (int j = 0; j < c; j++) yr[j] = ((xr[j] - hi) - lo) * rs * w[j];
+        } else if (b) {
+#pragma omp simd
+            for (int j = 0; j < c; j++) yr[j] = ((xr[j] - hi) - lo) * rs + b[j];
+        } else {
+#pragma omp simd
+            for (int j = 0; j < c; j++) yr[j] = ((xr[j] - hi) - lo) * rs;
+        }
+    }
+}
+
+/* One row of the backward: dx (when dr is non-NULL) and, when aw is non-NULL,
+ * aw += dy * xhat, ab += dy, with xhat centred on the row's exact mean (hi + lo). */
+static void ln_row_backward(float *dr, double *aw, double *ab, const float *gr,
+                            const float *xr, const float *w, float hi, float rs, int c,
+                            double inv_c) {
+    double s1 = 0, s2 = 0, s3 = 0;
+    if (w) {
+#pragma omp simd reduction(+ : s1, s2, s3)
+        for (int j = 0; j < c; j++) {
+            double g = (double)gr[j] * w[j], d = (double)xr[j] - hi;
+            s1 += g;
+            s2 += g * d;
+            s3 += d;
+        }
+    } else {
+#pragma omp simd reduction(+ : s1, s2, s3)
+        for (int j = 0; j < c; j++) {
+            double g = gr[j], d = (double)xr[j] - hi;
+            s1 += g;
+            s2 += g * d;
+            s3 += d;
+        }
+    }
+    const double lo = s3 * inv_c;          /* true row mean - hi */
+    const double sgx = (s2 - lo * s1) * rs; /* sum g * xhat */
+    const float a = (float)(s1 * inv_c), bb = (float)(sgx * inv_c), lof = (float)lo;
+    if (dr && w) {
+#pragma omp simd
+        for (int j = 0; j < c; j++)
+            dr[j] = rs * (gr[j] * w[j] - a - ((xr[j] - hi) - lof) * rs * bb);
+    } else if (dr) {
+#pragma omp simd
+        for (int j = 0; j < c; j++) dr[j] = rs * (gr[j] - a - ((xr[j] - hi) - lof) * rs * bb);
+    }
+    if (aw) {
+#pragma omp simd
+        for (int j = 0; j < c; j++) {
+            aw[j] += (double)gr[j] * (((xr[j] - hi) - lof) * rs);
+            ab[j] += gr[j];
+        }
+    }
+}
+
+void tx_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, const float *save_mean, const float *save_rstd,
+                           int64_t rows, int c) {
+    if (c <= 0) return;
+    if (rows <= 0) {
+        if (dw) memset(dw, 0, (size_t)c * sizeof *dw);
+        if (db) memset(db, 0, (size_t)c * sizeof *db);
+        return;
+    }
+    const double inv_c = 1.0 / (double)c;
+    const int sums = dw || db, fused = sums && c <= LN_MAXC;
+    if (dx || fused) {
+        /* rows split over threads; with dw/db, per-thread partial sums (double) are
+         * added in thread order */
+        const int nth = ln_threads(rows, c, rows);
+        double tw[LN_MAXC], tb[LN_MAXC];
+        if (fused)
+            for (int j = 0; j < c; j++) tw[j] = tb[j] = 0;
+#pragma omp parallel num_threads(nth)
+        {
+            double pw[LN_MAXC], pb[LN_MAXC];
+            if (fused)
+                for (int j = 0; j < c; j++) pw[j] = pb[j] = 0;
+#pragma omp for schedule(static) nowait
+            for (int64_t r = 0; r < rows; r++)
+                ln_row_backward(dx ? dx + r * c : NULL, fused ? pw : NULL, pb, dy + r * c,
+                                x + r * c, w, save_mean[r], save_rstd[r], c, inv_c);
+            if (fused) {
+                const int nt = team_size();
+#pragma omp for ordered schedule(static, 1)
+                for (int t = 0; t < nt; t++) {
+#pragma omp ordered
+                    {
+                        for (int j = 0; j < c; j++) {
+                            tw[j] += pw[j];
+                            tb[j] += pb[j];
+                        }
+                    }
+                }
+            }
+        }
+        if (fused) {
+            for (int j = 0; j < c; j++) {
+                if (dw) dw[j] = (float)tw[j];
+                if (db) db[j] = (float)tb[j];
+            }
+        }
+    }
+    if (sums && !fused) {
+        /* wide rows: tiles of LN_TILE channels over all rows, xhat from the saved float
+         * mean (no lo correction: it would need the whole row per tile) */
+        const int tiles = (c + LN_TILE - 1) / LN_TILE;
+        const int nth = ln_threads(rows, c, tiles);
+#pragma omp parallel for schedule(static) num_threads(nth)
+        for (int t = 0; t < tiles; t++) {
+            const int c0 = t * LN_TILE, tc = c - c0 < LN_TILE ? c - c0 : LN_TILE;
+            double aw[LN_TILE] = {0}, ab[LN_TILE] = {0};
+            for (int64_t r = 0; r < rows; r++) {
+                const float *xr = x + r * c + c0, *gr = dy + r * c + c0;
+                const float hi = save_mean[r], rs = save_rstd[r];
+#pragma omp simd
+                for (int j = 0; j < tc; j++) {
+                    aw[j] += (double)gr[j] * ((xr[j] - hi) * rs);
+                    ab[j] += gr[j];
+                }
+            }
+            for (int j = 0; j < tc; j++) {
+                if (dw) dw[c0 + j] = (float)aw[j];
+                if (db) db[c0 + j] = (float)ab[j];
+            }
+        }
+    }
+}
+
+void tx_layernorm_forward_ref(float *y, float *save_mean, float *save_rstd, const float *x,
+                              const float *w, const float *b, int64_t rows, int c, float eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c;
+        double m = 0, v = 0;
+        for (int j = 0; j < c; j++) m += xr[j];
+        m /= c;
+        for (int j = 0; j < c; j++) v += ((double)xr[j] - m) * ((double)xr[j] - m);
+        double rs = 1.0 / sqrt(v / c + (double)eps);
+        for (int j = 0; j < c; j++)
+            y[r * c + j] = (float)(((double)xr[j] - m) * rs * (w ? w[j] : 1.0) + (b ? b[j] : 0.0));
+        if (save_mean) save_mean[r] = (float)m;
+        if (save_rstd) save_rstd[r] = (float)rs;
+    }
+}
+
+/* Recomputes the statistics in double from x (it needs no saved tensors). */
+void tx_layernorm_backward_ref(float *dx, float *dw, float *db, const float *dy,
+                               const float *x, const float *w, int64_t rows, int c, float eps) {
+    for (int j = 0; j < c; j++) {
+        if (dw) dw[j] = 0;
+        if (db) db[j] = 0;
+    }
+    double *aw = calloc((size_t)c, sizeof *aw), *ab = calloc((size_t)c, sizeof *ab);
+    if (!aw || !ab) { /* the reference is for tests; no memory means no answer */
+        free(aw);
+        free(ab);
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c, *gr = dy + r * c;
+        double m = 0, v = 0;
+        for (int j = 0; j < c; j++) m += xr[j];
+        m /= c;
+        for (int j = 0; j < c; j++) v += ((double)xr[j] - m) * ((double)xr[j] - m);
+        double rs = 1.0 / sqrt(v / c + (double)eps);
+        double sg = 0, sgx = 0;
+        for (int j = 0; j < c; j++) {
+            double g = (double)gr[j] * (w ? w[j] : 1.0), xh = ((double)xr[j] - m) * rs;
+            sg += g;
+            sgx += g * xh;
+            aw[j] += gr[j] * xh;
+            ab[j] += gr[j];
+        }
+        if (dx)
+            for (int j = 0; j < c; j++) {
+                double g = (double)gr[j] * (w ? w[j] : 1.0), xh = ((double)xr[j] - m) * rs;
+                dx[r * c + j] = (float)(rs * (g - sg / c - xh * sgx / c));
+            }
+    }
+    for (int j = 0; j < c; j++) {
+        if (dw) dw[j] = (float)aw[j];
+        if (db) db[j] = (float)ab[j];
+    }
+    free(aw);
+    free(ab);
 }

@@ -104,6 +104,12 @@ int tx_pool_shape_init(tx_pool_shape *s, tx_err *err);
 void tx_maxpool_forward(float *y, int32_t *argmax, const float *x, const tx_pool_shape *s);
 void tx_maxpool_backward(float *dx, const float *dy, const int32_t *argmax,
                          const tx_pool_shape *s);
+/* relu(maxpool(x)) == maxpool(relu(x)) (max commutes with the monotone relu, and both
+ * give a zero gradient where the window's max is <= 0), so the executor fuses a relu whose
+ * only reader is a max pool: forward pools x then clamps the (smaller) output in place;
+ * this backward routes dy[o] to the argmax only where the clamped output y[o] > 0. */
+void tx_maxpool_relu_backward(float *dx, const float *dy, const float *y, const int32_t *argmax,
+                              const tx_pool_shape *s);
 void tx_avgpool_forward(float *y, const float *x, const tx_pool_shape *s);
 void tx_avgpool_backward(float *dx, const float *dy, const tx_pool_shape *s);
 /* x[n, hw, c] -> y[n, c] */
@@ -129,5 +135,127 @@ void tx_softmax_xent_backward(float *dlogits, const float *probs, const int32_t 
                               int n, int k, float smoothing);
 /* Row-wise softmax (inference). */
 void tx_softmax_forward(float *y, const float *x, int n, int k);
+
+/* ==== ops for ResNet / MobileNetV2 / EfficientNet / ConvNeXt / ViT ============== */
+
+/* ---- smooth and piecewise activations (act.c) ------------------------------ */
+/* Elementwise over n floats, PyTorch's formulas and backward rules (see act.c).
+ * y may alias x and dx may alias dy. What backward reads besides dy:
+ *   sigmoid: y (output)   silu, gelu, hardsigmoid, hardswish: x (input)   relu6: y.
+ * gelu is the exact erf form (torch.nn.GELU(), approximate='none'). */
+void tx_sigmoid_forward(float *y, const float *x, int64_t n);
+void tx_sigmoid_backward(float *dx, const float *dy, const float *y, int64_t n);
+void tx_silu_forward(float *y, const float *x, int64_t n);
+void tx_silu_backward(float *dx, const float *dy, const float *x, int64_t n);
+void tx_gelu_forward(float *y, const float *x, int64_t n);
+void tx_gelu_backward(float *dx, const float *dy, const float *x, int64_t n);
+void tx_hardsigmoid_forward(float *y, const float *x, int64_t n);
+void tx_hardsigmoid_backward(float *dx, const float *dy, const float *x, int64_t n);
+void tx_hardswish_forward(float *y, const float *x, int64_t n);
+void tx_hardswish_backward(float *dx, const float *dy, const float *x, int64_t n);
+void tx_relu6_forward(float *y, const float *x, int64_t n);
+void tx_relu6_backward(float *dx, const float *dy, const float *y, int64_t n);
+/* Naive twins (double, libm) of the vectorized-exp/erfc kernels. */
+void tx_sigmoid_forward_ref(float *y, const float *x, int64_t n);
+void tx_sigmoid_backward_ref(float *dx, const float *dy, const float *y, int64_t n);
+void tx_silu_forward_ref(float *y, const float *x, int64_t n);
+void tx_silu_backward_ref(float *dx, const float *dy, const float *x, int64_t n);
+void tx_gelu_forward_ref(float *y, const float *x, int64_t n);
+void tx_gelu_backward_ref(float *dx, const float *dy, const float *x, int64_t n);
+
+/* ---- per-channel scaling (act.c) ------------------------------------------- */
+/* Squeeze-excitation gate: y[n,hw,c] = x[n,hw,c] * s[n,c].
+ * Backward: dx = dy * s, ds[n,c] = sum over hw of dy * x (double, fixed order).
+ * dx or ds may be NULL. y may alias x, dx may alias dy. */
+void tx_chanmul_forward(float *y, const float *x, const float *s, int n, int64_t hw, int c);
+void tx_chanmul_backward(float *dx, float *ds, const float *dy, const float *x,
+                         const float *s, int n, int64_t hw, int c);
+/* Layer scale (ConvNeXt, timm LayerScale): y[rows,c] = x[rows,c] * gamma[c];
+ * dgamma = sum over rows of dy * x. dx or dgamma may be NULL. */
+void tx_layerscale_forward(float *y, const float *x, const float *gamma, int64_t rows, int c);
+void tx_layerscale_backward(float *dx, float *dgamma, const float *dy, const float *x,
+                            const float *gamma, int64_t rows, int c);
+
+/* ---- drop path / stochastic depth (act.c) ---------------------------------- */
+/* x[n, per] (per = elements of one sample). keep[n] (uint8) is drawn from rng (one
+ * tx_rng_u64 per sample, none when p <= 0) and kept for backward;
+ * y = x * keep / (1-p) as timm's drop_path(scale_by_keep=True); p >= 1 gives zeros.
+ * Training only: at inference the op is the identity and is not called.
+ * Backward is the same product: dx = dy * keep / (1-p) (so it also applies a given
+ * mask). y may alias x, dx may alias dy. */
+void tx_droppath_forward(float *y, uint8_t *keep, const float *x, int n, int64_t per,
+                         float p, tx_rng *rng);
+void tx_droppath_backward(float *dx, const float *dy, const uint8_t *keep, int n,
+                          int64_t per, float p);
+
+/* ---- layer normalization over the last axis (norm.c) ------------------------ */
+/* x[rows, c] -> y[rows, c], per row: y = (x - mean) * rstd * w + b,
+ * rstd = 1/sqrt(var + eps), biased variance (torch.nn.LayerNorm; ViT's LayerNorm and
+ * ConvNeXt's channels-last LayerNorm on NHWC with rows = n*h*w). Mean and variance are
+ * two passes over the row in double. w and b may be NULL (no affine). save_mean and
+ * save_rstd [rows] are written when non-NULL (training; backward needs them).
+ * y may alias x. */
+void tx_layernorm_forward(float *y, float *save_mean, float *save_rstd, const float *x,
+                          const float *w, const float *b, int64_t rows, int c, float eps);
+/* dx[rows,c], dw[c], db[c] (each may be NULL; w NULL means weight 1). Reads x and the
+ * saved statistics. dw/db are column sums in double in row order (thread-independent). */
+void tx_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                           const float *w, const float *save_mean, const float *save_rstd,
+                           int64_t rows, int c);
+void tx_layernorm_forward_ref(float *y, float *save_mean, float *save_rstd, const float *x,
+                              const float *w, const float *b, int64_t rows, int c, float eps);
+void tx_layernorm_backward_ref(float *dx, float *dw, float *db, const float *dy,
+                               const float *x, const float *w, int64_t rows, int c, float eps);
+
+/* ---- multi-head attention core (attention.c) -------------------------------- */
+/* Per sample b and head h, with Q, K, V the [t, hd] slices of head h:
+ *   P = softmax(Q K^T * scale) (rows), O = P V, written to y[b, :, h*hd : (h+1)*hd].
+ * q, k, v are [n, t, *] with row stride ldqkv floats (sample stride t*ldqkv); head h
+ * occupies columns h*hd .. h*hd+hd-1 of each. timm's fused qkv Linear output
+ * qkv[n, t, 3*D] (D = heads*hd, reshaped (n, t, 3, heads, hd)) is used in place:
+ *   q = qkv, k = qkv + D, v = qkv + 2*D, ldqkv = 3*D   (no copies),
+ * and its gradient buffer dqkv[n, t, 3*D] likewise: dq = dqkv, dk = dqkv + D, ...
+ * y and dy are [n, t, D] (row stride D). No attention dropout. */
+typedef struct tx_attn_shape {
+    int n, t, heads, hd;
+    int ldqkv;    /* row stride of q/k/v and dq/dk/dv; 0 -> heads*hd (set by init) */
+    float scale;  /* 0 -> 1/sqrt(hd) (set by init), as timm */
+    int threads;  /* as in tx_conv_shape: 0 -> omp_get_max_threads() (set by init);
+                     kernels use min(threads, omp_get_max_threads()) */
+} tx_attn_shape;
+int tx_attn_shape_init(tx_attn_shape *s, tx_err *err);
+/* Floats of scratch for forward (when probs is NULL) and backward (both cases):
+ * 2 * threads * t * t. Bounded by the thread count, not the batch. */
+size_t tx_attention_scratch_floats(const tx_attn_shape *s);
+/* probs[n, heads, t, t]: the softmax, written when non-NULL (training; then the forward
+ * needs no scratch, pass NULL). */
+void tx_attention_forward(float *y, float *probs, const float *q, const float *k,
+                          const float *v, const tx_attn_shape *s, float *scratch);
+/* dq, dk, dv (row stride ldqkv; each may be NULL). probs from the forward, or NULL to
+ * recompute it from q and k (memory for time: saves n*heads*t*t floats). */
+void tx_attention_backward(float *dq, float *dk, float *dv, const float *dy,
+                           const float *probs, const float *q, const float *k,
+                           const float *v, const tx_attn_shape *s, float *scratch);
+void tx_attention_forward_ref(float *y, float *probs, const float *q, const float *k,
+                              const float *v, const tx_attn_shape *s);
+void tx_attention_backward_ref(float *dq, float *dk, float *dv, const float *dy,
+                               const float *q, const float *k, const float *v,
+                               const tx_attn_shape *s);
+
+/* ---- class token and position embedding (attention.c) ----------------------- */
+/* x[n, t, d] -> y[n, t+1, d]: y[b,0] = cls + pos[0], y[b,1+i] = x[b,i] + pos[1+i]
+ * (timm ViT _pos_embed: cat then add). cls NULL: no class token, y[n,t,d] = x + pos.
+ * pos NULL: nothing added. pos is [t+1, d] with a class token, [t, d] without. */
+void tx_cls_pos_forward(float *y, const float *x, const float *cls, const float *pos,
+                        int n, int t, int d);
+/* dx[n,t,d] = dy rows 1.. (or all without cls); dcls[d] = sum_b dy[b,0];
+ * dpos[t(+1), d] = sum_b dy[b] (double, sample order). Any of dx/dcls/dpos may be NULL;
+ * has_cls says whether the forward had a class token. */
+void tx_cls_pos_backward(float *dx, float *dcls, float *dpos, const float *dy, int has_cls,
+                         int n, int t, int d);
+/* Class-token pooling: y[n, d] = x[n, 0, :] of x[n, t, d];
+ * backward: dx[n, t, d] = dy at token 0, zeros elsewhere. */
+void tx_token0_forward(float *y, const float *x, int n, int t, int d);
+void tx_token0_backward(float *dx, const float *dy, int n, int t, int d);
 
 #endif
