@@ -16,7 +16,7 @@ static int cmp_double(const void *a, const void *b) {
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *arch = NULL;
     int batch = 1, threads = 0, train = 0, json = 0, size = 28, channels = 1, classes = 10;
-    int warmup = 3, repeats = 20;
+    int warmup = 3, repeats = 20, profile = 0;
     cli_opt opts[] = {
         {"model", OPT_STR, &model, "FILE", "a taxon model file"},
         {"arch", OPT_STR, &arch, "NAME", "or a built-in architecture (random weights)"},
@@ -28,6 +28,7 @@ int cmd_bench(int argc, char **argv) {
         {"threads", OPT_INT, &threads, "N", "threads (default: all cores)"},
         {"warmup", OPT_INT, &warmup, "N", "untimed runs first (default 3)"},
         {"repeats", OPT_INT, &repeats, "N", "timed runs; the median is reported (default 20)"},
+        {"profile", OPT_FLAG, &profile, NULL, "also print the time of every node (forward, backward)"},
         {"json", OPT_FLAG, &json, NULL, "print one JSON object"},
         {NULL, 0, NULL, NULL, NULL},
     };
@@ -69,7 +70,9 @@ int cmd_bench(int argc, char **argv) {
     tx_opt_config oc = {.kind = TX_OPT_SGD, .lr = 1e-4f, .momentum = 0.9f, .sched = TX_SCHED_CONSTANT,
                         .total_steps = 1};
     if (train && tx_opt_create(&opt, m, &oc, &err)) return cli_fail("bench", &err);
+    double *prof = profile ? calloc((size_t)m->n_nodes * 2, sizeof(double)) : NULL;
     for (int it = 0; it < warmup + repeats; it++) {
+        if (prof && it == warmup) tx_exec_profile(e, prof);
         double t0 = tx_now();
         const float *logits = tx_exec_forward(e, x, batch);
         if (train) {
@@ -95,6 +98,16 @@ int cmd_bench(int argc, char **argv) {
                "executor memory %.1f MB\n",
                model ? model : arch, train ? "training step" : "inference", batch, threads, med * 1e3, t[0] * 1e3,
                t[repeats - 1] * 1e3, batch / med, gflops, tx_exec_peak_bytes(e) / 1e6);
+    if (prof) {
+        double tot = 0;
+        for (int i = 0; i < 2 * m->n_nodes; i++) tot += prof[i];
+        fprintf(json ? stderr : stdout, "\n  %-3s %-22s %-15s %10s %10s %6s\n", "#", "node", "op", "fwd ms", "bwd ms", "share");
+        for (int i = 1; i < m->n_nodes; i++)
+            fprintf(json ? stderr : stdout, "  %-3d %-22.22s %-15s %10.3f %10.3f %5.1f%%\n", i, m->nodes[i].name,
+                    tx_op_name(m->nodes[i].op), prof[2 * i] * 1e3 / repeats, prof[2 * i + 1] * 1e3 / repeats,
+                    100 * (prof[2 * i] + prof[2 * i + 1]) / (tot > 0 ? tot : 1));
+        free(prof);
+    }
     if (train) tx_opt_free(&opt);
     tx_free(x); tx_free(probs); tx_free(dl);
     free(labels); free(t);

@@ -26,6 +26,8 @@ struct tx_exec {
     uint8_t *arena;
     size_t arena_bytes, peak_bytes;
     tx_rng rng;
+    double *prof;   /* per-node seconds (forward, backward) or NULL */
+    uint8_t *fused; /* fused[r]: relu r is folded into its only reader, a max pool */
     void **owned;   /* every separately allocated buffer, freed at the end */
     int n_owned, cap_owned;
 };
@@ -53,6 +55,7 @@ void tx_exec_free(tx_exec *e) {
     free(e->act); free(e->grad); free(e->grad_set);
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
+    free(e->fused);
     free(e);
 }
 
@@ -79,9 +82,40 @@ static tx_pool_shape pool_shape(const tx_model *m, const tx_node *nd, int n) {
     return s;
 }
 
-/* Ops whose output may share the input's memory in inference. */
-static int aliases_input(const tx_node *nd, int training) {
-    return nd->op == TX_OP_FLATTEN || (!training && nd->op == TX_OP_DROPOUT);
+/* Ops whose output is their input's memory: flatten, inference dropout, and a relu
+ * folded into the max pool that reads it (the pool clamps its own output). */
+static int aliases_input(const tx_exec *e, int i) {
+    const tx_node *nd = &e->m->nodes[i];
+    return nd->op == TX_OP_FLATTEN || (!e->training && nd->op == TX_OP_DROPOUT) || e->fused[i];
+}
+
+static int readers(const tx_model *m, int j) {
+    int n = 0;
+    for (int i = j + 1; i < m->n_nodes; i++)
+        for (int k = 0; k < m->nodes[i].n_in; k++) n += m->nodes[i].in[k] == j;
+    return n;
+}
+
+/* Marks relu nodes whose only reader is a max pool (and that are not the output). */
+static void find_fusions(tx_exec *e) {
+    const tx_model *m = e->m;
+    for (int r = 1; r < m->n_nodes - 1; r++) {
+        if (m->nodes[r].op != TX_OP_RELU) continue;
+        int readers = 0, pool = 0;
+        for (int i = r + 1; i < m->n_nodes; i++)
+            for (int k = 0; k < m->nodes[i].n_in; k++)
+                if (m->nodes[i].in[k] == r) {
+                    readers++;
+                    pool = m->nodes[i].op == TX_OP_MAXPOOL;
+                }
+        e->fused[r] = readers == 1 && pool;
+    }
+}
+
+/* The node whose output a fused relu r stands for. */
+static int unfused(const tx_exec *e, int j) {
+    while (j > 0 && e->fused[j]) j = e->m->nodes[j].in[0];
+    return j;
 }
 
 /* Inference memory plan: offsets (in floats) into one arena. */
@@ -98,7 +132,7 @@ static int plan_inference(tx_exec *e, tx_err *err) {
     }
     for (int i = 0; i < nn; i++) {
         const tx_node *nd = &m->nodes[i];
-        root[i] = aliases_input(nd, 0) ? root[nd->in[0]] : i;
+        root[i] = aliases_input(e, i) ? root[nd->in[0]] : i;
         last[i] = i;
         size[i] = node_floats(nd, e->max_batch);
     }
@@ -169,9 +203,11 @@ int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_e
     e->argmax = calloc((size_t)nn, sizeof(int32_t *));
     e->mask = calloc((size_t)nn, sizeof(uint8_t *));
     e->pgrad = calloc((size_t)m->n_params + 1, sizeof(float *));
-    if (!e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    e->fused = calloc((size_t)nn, 1);
+    if (!e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
+    find_fusions(e);
 
     size_t scratch = 0, biggest = 0;
     for (int i = 0; i < nn; i++) {
@@ -196,9 +232,12 @@ int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_e
             const tx_node *nd = &m->nodes[i];
             size_t f = node_floats(nd, max_batch);
             if (i == 0) e->act[i] = e->input;
-            else if (aliases_input(nd, 1)) e->act[i] = e->act[nd->in[0]];
+            else if (aliases_input(e, i)) e->act[i] = e->act[nd->in[0]];
             else if (!(e->act[i] = own(e, f * sizeof(float)))) goto nomem;
-            if (i > 0 && !(e->grad[i] = own(e, f * sizeof(float)))) goto nomem;
+            /* a flatten that is its input's only reader shares the input's gradient */
+            if (i > 0 && nd->op == TX_OP_FLATTEN && readers(m, nd->in[0]) == 1 && nd->in[0] > 0)
+                e->grad[i] = e->grad[nd->in[0]];
+            else if (i > 0 && !(e->grad[i] = own(e, f * sizeof(float)))) goto nomem;
             if (nd->op == TX_OP_BATCHNORM) {
                 if (!(e->bn_mean[i] = own(e, (size_t)nd->oc * sizeof(float)))) goto nomem;
                 if (!(e->bn_invstd[i] = own(e, (size_t)nd->oc * sizeof(float)))) goto nomem;
@@ -222,6 +261,7 @@ nomem:
 
 size_t tx_exec_peak_bytes(const tx_exec *e) { return e->peak_bytes; }
 void tx_exec_seed(tx_exec *e, uint64_t seed) { tx_rng_seed(&e->rng, seed); }
+void tx_exec_profile(tx_exec *e, double *times) { e->prof = times; }
 float *tx_exec_param_grad(tx_exec *e, int i) {
     return (i >= 0 && i < e->m->n_params) ? e->pgrad[i] : NULL;
 }
@@ -242,6 +282,7 @@ const float *tx_exec_forward(tx_exec *e, const float *input, int n) {
     memcpy(e->act[0], input, node_floats(in0, n) * sizeof(float));
     for (int i = 1; i < m->n_nodes; i++) {
         const tx_node *nd = &m->nodes[i];
+        double t0 = e->prof ? tx_now() : 0;
         float *y = e->act[i];
         const float *x = e->act[nd->in[0]];
         const tx_node *a = &m->nodes[nd->in[0]];
@@ -263,10 +304,13 @@ const float *tx_exec_forward(tx_exec *e, const float *input, int n) {
                                           P(e, nd, 3), rows, nd->oc, nd->eps);
             break;
         }
-        case TX_OP_RELU: tx_relu_forward(y, x, cnt); break;
+        case TX_OP_RELU:
+            if (!e->fused[i]) tx_relu_forward(y, x, cnt);
+            break;
         case TX_OP_MAXPOOL: {
             tx_pool_shape s = pool_shape(m, nd, n);
             tx_maxpool_forward(y, e->training ? e->argmax[i] : NULL, x, &s);
+            if (e->fused[nd->in[0]]) tx_relu_forward(y, y, cnt);
             break;
         }
         case TX_OP_AVGPOOL: {
@@ -291,6 +335,7 @@ const float *tx_exec_forward(tx_exec *e, const float *input, int n) {
         case TX_OP_INPUT:
         case TX_OP_COUNT: break;
         }
+        if (e->prof) e->prof[2 * i] += tx_now() - t0;
     }
     return e->act[m->n_nodes - 1];
 }
@@ -320,9 +365,10 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
     e->grad_set[last] = 1;
     for (int i = last; i >= 1; i--) {
         if (!e->grad_set[i]) continue;
+        double t0 = e->prof ? tx_now() : 0;
         const tx_node *nd = &m->nodes[i];
         const float *dy = e->grad[i];
-        int j = nd->in[0];
+        int j = unfused(e, nd->in[0]);
         const tx_node *a = &m->nodes[j];
         const float *x = e->act[j];
         int64_t cnt = (int64_t)node_floats(nd, n);
@@ -345,7 +391,8 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
             break;
         case TX_OP_MAXPOOL: {
             tx_pool_shape s = pool_shape(m, nd, n);
-            if (dx) tx_maxpool_backward(dx, dy, e->argmax[i], &s);
+            if (dx && e->fused[nd->in[0]]) tx_maxpool_relu_backward(dx, dy, e->act[i], e->argmax[i], &s);
+            else if (dx) tx_maxpool_backward(dx, dy, e->argmax[i], &s);
             break;
         }
         case TX_OP_AVGPOOL: {
@@ -364,7 +411,7 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
             if (dx) tx_dropout_backward(dx, dy, e->mask[i], cnt, nd->p);
             break;
         case TX_OP_FLATTEN:
-            if (dx) memcpy(dx, dy, (size_t)cnt * sizeof(float));
+            if (dx && dx != dy) memcpy(dx, dy, (size_t)cnt * sizeof(float));
             break;
         case TX_OP_ADD: {
             if (dx) memcpy(dx, dy, (size_t)cnt * sizeof(float));
@@ -373,11 +420,13 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
             float *dx2 = grad_target(e, j2);
             if (dx2) memcpy(dx2, dy, (size_t)cnt * sizeof(float));
             grad_done(e, j2, dx2);
+            if (e->prof) e->prof[2 * i + 1] += tx_now() - t0;
             continue;
         }
         case TX_OP_INPUT:
         case TX_OP_COUNT: break;
         }
         grad_done(e, j, dx);
+        if (e->prof) e->prof[2 * i + 1] += tx_now() - t0;
     }
 }

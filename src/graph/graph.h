@@ -127,5 +127,8 @@ size_t tx_exec_peak_bytes(const tx_exec *e);
 /* Re-seeds the executor's RNG (dropout masks), e.g. per training step, so results
  * do not depend on how many steps ran before (resumed runs match). */
 void tx_exec_seed(tx_exec *e, uint64_t seed);
+/* Per-node timing: when times is non-NULL (2 * n_nodes doubles, zeroed by the caller),
+ * forward adds node i's seconds to times[2*i] and backward to times[2*i+1]. */
+void tx_exec_profile(tx_exec *e, double *times);
 
 #endif

@@ -138,8 +138,8 @@ void tx_maxpool_forward(float *y, int32_t *argmax, const float *x, const tx_pool
     }
 }
 
-void tx_maxpool_backward(float *dx, const float *dy, const int32_t *argmax,
-                         const tx_pool_shape *s) {
+static void maxpool_backward(float *dx, const float *dy, const float *gate, const int32_t *argmax,
+                             const tx_pool_shape *s) {
     const int c = s->c;
     const int64_t in_img = (int64_t)s->h * s->w * c;
     const int64_t out_img = (int64_t)s->oh * s->ow * c;
@@ -154,10 +154,26 @@ void tx_maxpool_backward(float *dx, const float *dy, const int32_t *argmax,
             const float *g = dyn + p * c;
             const int32_t *a = an + p * c;
             /* distinct j address distinct elements, so this is safe to vectorize */
+            if (gate) {
+                const float *y = gate + n * out_img + p * c;
 #pragma omp simd
-            for (int j = 0; j < c; j++) dxn[(int64_t)a[j] * c + j] += g[j];
+                for (int j = 0; j < c; j++) dxn[(int64_t)a[j] * c + j] += y[j] > 0.0f ? g[j] : 0.0f;
+            } else {
+#pragma omp simd
+                for (int j = 0; j < c; j++) dxn[(int64_t)a[j] * c + j] += g[j];
+            }
         }
     }
+}
+
+void tx_maxpool_backward(float *dx, const float *dy, const int32_t *argmax,
+                         const tx_pool_shape *s) {
+    maxpool_backward(dx, dy, NULL, argmax, s);
+}
+
+void tx_maxpool_relu_backward(float *dx, const float *dy, const float *y, const int32_t *argmax,
+                              const tx_pool_shape *s) {
+    maxpool_backward(dx, dy, y, argmax, s);
 }
 
 /* ---- average pool -------------------------------------------------------- */
