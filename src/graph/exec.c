@@ -100,15 +100,9 @@ static int readers(const tx_model *m, int j) {
 static void find_fusions(tx_exec *e) {
     const tx_model *m = e->m;
     for (int r = 1; r < m->n_nodes - 1; r++) {
-        if (m->nodes[r].op != TX_OP_RELU) continue;
-        int readers = 0, pool = 0;
+        if (m->nodes[r].op != TX_OP_RELU || readers(m, r) != 1) continue;
         for (int i = r + 1; i < m->n_nodes; i++)
-            for (int k = 0; k < m->nodes[i].n_in; k++)
-                if (m->nodes[i].in[k] == r) {
-                    readers++;
-                    pool = m->nodes[i].op == TX_OP_MAXPOOL;
-                }
-        e->fused[r] = readers == 1 && pool;
+            if (m->nodes[i].in[0] == r && m->nodes[i].op == TX_OP_MAXPOOL) e->fused[r] = 1;
     }
 }
 
