@@ -42,6 +42,8 @@ int cmd_train(int argc, char **argv) {
     const char *opt = "sgd", *sched = "cosine";
     int no_nesterov = 0, no_flip = 0;
     float momentum = -1;
+    c.opt.lr = -1;            /* defaults depend on the optimizer */
+    c.opt.weight_decay = -1;
     cli_opt opts[] = {
         {"data", OPT_STR, &c.data, "SPEC", "training data: fashion-mnist:train, or a folder of IDX files"},
         {"val", OPT_STR, &c.val, "SPEC", "validation data, evaluated after every epoch"},
@@ -49,11 +51,11 @@ int cmd_train(int argc, char **argv) {
         {"out", OPT_STR, &c.out, "FILE", "where to write the model (.safetensors)"},
         {"epochs", OPT_INT, &c.epochs, "N", "epochs (default 10)"},
         {"batch-size", OPT_INT, &c.batch, "N", "batch size (default 128)"},
-        {"lr", OPT_FLOAT, &c.opt.lr, "X", "peak learning rate (default 0.1 for sgd; use ~1e-3 for adamw)"},
+        {"lr", OPT_FLOAT, &c.opt.lr, "X", "peak learning rate (default 0.1 for sgd, 1e-3 for adamw)"},
         {"optimizer", OPT_STR, &opt, "NAME", "sgd (default, momentum 0.9, Nesterov) or adamw"},
         {"momentum", OPT_FLOAT, &momentum, "X", "SGD momentum (default 0.9)"},
         {"no-nesterov", OPT_FLAG, &no_nesterov, NULL, "plain momentum instead of Nesterov's"},
-        {"weight-decay", OPT_FLOAT, &c.opt.weight_decay, "X", "weight decay on conv/linear weights (default 5e-4)"},
+        {"weight-decay", OPT_FLOAT, &c.opt.weight_decay, "X", "weight decay on conv/linear weights (default 5e-4 for sgd, 0.05 for adamw)"},
         {"schedule", OPT_STR, &sched, "NAME", "cosine (default), onecycle or constant"},
         {"warmup", OPT_FLOAT, &c.warmup_epochs, "EPOCHS", "linear warmup length in epochs (default 1)"},
         {"label-smoothing", OPT_FLOAT, &c.label_smoothing, "X", "label smoothing (default 0.1)"},
@@ -89,10 +91,8 @@ int cmd_train(int argc, char **argv) {
         return 2;
     }
     if (!strcmp(opt, "sgd")) c.opt.kind = TX_OPT_SGD;
-    else if (!strcmp(opt, "adamw")) {
-        c.opt.kind = TX_OPT_ADAMW;
-        if (c.opt.weight_decay == 5e-4f) c.opt.weight_decay = 0.05f;
-    } else {
+    else if (!strcmp(opt, "adamw")) c.opt.kind = TX_OPT_ADAMW;
+    else {
         fprintf(stderr, "taxon train: error: --optimizer must be sgd or adamw, not '%s'\n", opt);
         return 2;
     }
@@ -103,6 +103,9 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "taxon train: error: --schedule must be cosine, onecycle or constant, not '%s'\n", sched);
         return 2;
     }
+    int adamw = c.opt.kind == TX_OPT_ADAMW;
+    if (c.opt.lr == -1) c.opt.lr = adamw ? 1e-3f : 0.1f;
+    if (c.opt.weight_decay == -1) c.opt.weight_decay = adamw ? 0.05f : 5e-4f;
     if (momentum >= 0) c.opt.momentum = momentum;
     if (no_nesterov) c.opt.nesterov = 0;
     if (no_flip) c.aug.hflip = 0;
