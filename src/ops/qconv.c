@@ -366,8 +366,11 @@ int tx_qconv_pack(tx_qconv **out, const tx_qconv_desc *din, const void *weights,
                 (int32_t)(uint32_t)(uint64_t)((bias ? bias[o] : 0) - (int64_t)xzp * colsum);
             p->xscale[(size_t)cb * 32 + pos] = xnn_scale_of(d, o);
         }
-        /* per thread: a 64-byte vector of input zero points */
-        p->scratch = (size_t)p->threads * 64;
+        /* per thread: a row of input zero points (padding taps read channels c0 .. c0+31),
+         * the tap pointers of one output row, 32 int32 */
+        size_t per = (((size_t)p->dw_cblocks * 32 + 63) & ~(size_t)63) +
+                     (size_t)d->ow * (T + (T & 1)) * sizeof(void *) + 32 * sizeof(int32_t);
+        p->scratch = (size_t)p->threads * ((per + 63) & ~(size_t)63);
     } else {
         size_t wbytes = d->kind == TX_QCONV_DEPTHWISE ? (size_t)d->kh * d->kw * oc
                                                       : (size_t)oc * d->kh * d->kw * d->c;
@@ -443,115 +446,124 @@ typedef struct {
     uint8_t *y[MR_MAX];           /* output row pointers (channel 0) */
 } gemm_tile;
 
-#define TX_AI __attribute__((always_inline)) static inline
+/* One micro-kernel per (NB panels, MR rows, FLIP): acc[r][j] starts at the bias and adds
+ * dpbusd(A[r][4k..4k+3], panel j) over k; the epilogue requantizes and stores. Written as
+ * a macro so that NB and MR are literal constants and the MR x NB accumulators live in
+ * registers (NB=4/MR=6: 24 accumulators, 4 weight vectors, 1 broadcast). */
+#define TX_GEMM_DEFINE(NB, MR, FLIP)                                                            \
+    static void gemm_##NB##_##MR##_##FLIP(const tx_qconv *p, const gemm_tile *t, int panel0,   \
+                                          int32_t *tmp) {                                       \
+        const int k4n = p->Kp / 4;                                                              \
+        const size_t pstride = (size_t)k4n * 64;                                                \
+        const int8_t *wb = p->wgemm + (size_t)panel0 * pstride;                                 \
+        const int ocbase = panel0 * NR;                                                         \
+        __m512i acc[MR][NB];                                                                    \
+        _Pragma("GCC unroll 4") for (int j = 0; j < NB; j++) {                                  \
+            __m512i bj = _mm512_loadu_si512((const void *)(p->bias + ocbase + j * NR));         \
+            _Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) acc[r][j] = bj;               \
+        }                                                                                       \
+        const uint8_t *rp[MR];                                                                  \
+        _Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) rp[r] = t->rows[r];              \
+        for (int k = 0; k < k4n; k++) {                                                         \
+            __m512i bv[NB];                                                                     \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NB; j++)                                \
+                bv[j] = _mm512_loadu_si512((const void *)(wb + j * pstride + (size_t)k * 64));  \
+            _Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) {                             \
+                int32_t a32;                                                                    \
+                memcpy(&a32, rp[r] + 4 * (size_t)k, 4);                                         \
+                __m512i av = _mm512_set1_epi32(FLIP ? (int32_t)((uint32_t)a32 ^ 0x80808080u)    \
+                                                    : a32);                                     \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NB; j++)                            \
+                    acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, bv[j]);                      \
+            }                                                                                   \
+        }                                                                                       \
+        TX_GEMM_EPILOGUE_BODY(NB, MR)                                                           \
+    }
 
-/* acc[r][j] = sum over k4 of dpbusd(A[r][4k..4k+3], panel j). */
-TX_AI void gemm_tile_kernel(const tx_qconv *p, const gemm_tile *t, int panel0, int NB,
-                            const int MR, int32_t *tmp) {
-    const int k4n = p->Kp / 4;
-    const int8_t *wb = p->wgemm + (size_t)panel0 * k4n * 64;
-    const size_t pstride = (size_t)k4n * 64;
-    __m512i acc[MR_MAX][4];
-    const __m512i flipv = _mm512_set1_epi32(p->flip ? (int)0x80808080u : 0);
-#pragma GCC unroll 12
-    for (int r = 0; r < MR; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) acc[r][j] = _mm512_setzero_si512();
-    for (int k = 0; k < k4n; k++) {
-        __m512i bv[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++)
-            if (j < NB) bv[j] = _mm512_loadu_si512((const void *)(wb + j * pstride + (size_t)k * 64));
-#pragma GCC unroll 12
-        for (int r = 0; r < MR; r++) {
-            int32_t a32;
-            memcpy(&a32, t->rows[r] + 4 * (size_t)k, 4);
-            __m512i av = _mm512_xor_si512(_mm512_set1_epi32(a32), flipv);
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++)
-                if (j < NB) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], av, bv[j]);
-        }
+#define TX_GEMM_EPILOGUE_BODY(NB, MR)                                                           \
+    {                                                                                           \
+        const tx_qconv_desc *d = &p->d;                                                         \
+        if (d->mode == TX_QMODE_XNNPACK) {                                                      \
+            const __m512 lo = _mm512_set1_ps((float)(p->qmin - d->out.zero_point));             \
+            const __m512 hi = _mm512_set1_ps((float)(p->qmax - d->out.zero_point));             \
+            const __m512i zp = _mm512_set1_epi32(d->out.zero_point);                            \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NB; j++) {                              \
+                const int o0 = ocbase + j * NR;                                                 \
+                const int left = d->oc - o0;                                                    \
+                const __mmask16 m = left >= 16 ? (__mmask16)0xffff                              \
+                                               : (__mmask16)((1u << left) - 1);                 \
+                const __m512 sj = _mm512_loadu_ps(p->xscale + o0);                              \
+                _Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) {                         \
+                    if (r >= t->nrows) break;                                                   \
+                    __m512i a = _mm512_add_epi32(acc[r][j], _mm512_set1_epi32(t->rsum[r]));     \
+                    __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), sj);                        \
+                    f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);                                \
+                    __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);                    \
+                    _mm_mask_storeu_epi8(t->y[r] + o0, m, _mm512_cvtepi32_epi8(q));             \
+                }                                                                               \
+            }                                                                                   \
+        } else {                                                                                \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NB; j++) {                              \
+                const int o0 = ocbase + j * NR;                                                 \
+                int left = d->oc - o0;                                                          \
+                if (left > 16) left = 16;                                                       \
+                _Pragma("GCC unroll 12") for (int r = 0; r < MR; r++) {                         \
+                    if (r >= t->nrows) break;                                                   \
+                    _mm512_storeu_si512((void *)tmp,                                            \
+                                        _mm512_add_epi32(acc[r][j],                             \
+                                                         _mm512_set1_epi32(t->rsum[r])));       \
+                    for (int i = 0; i < left; i++) {                                            \
+                        int v = requant_ref(tmp[i], p->rmult[o0 + i], p->rshift[o0 + i],        \
+                                            d->out.zero_point, p->qmin, p->qmax);               \
+                        t->y[r][o0 + i] = (uint8_t)(v & 0xff);                                  \
+                    }                                                                           \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
     }
-    /* epilogue */
-    const tx_qconv_desc *d = &p->d;
-    const int ocbase = panel0 * NR;
-    if (d->mode == TX_QMODE_XNNPACK) {
-        const __m512 lo = _mm512_set1_ps((float)(p->qmin - d->out.zero_point));
-        const __m512 hi = _mm512_set1_ps((float)(p->qmax - d->out.zero_point));
-        const __m512i zp = _mm512_set1_epi32(d->out.zero_point);
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            if (j >= NB) continue;
-            const int o0 = ocbase + j * NR;
-            int left = d->oc - o0;
-            if (left <= 0) continue;
-            const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-            const __m512i bj = _mm512_loadu_si512((const void *)(p->bias + o0));
-            const __m512 sj = _mm512_loadu_ps(p->xscale + o0);
-#pragma GCC unroll 12
-            for (int r = 0; r < MR; r++) {
-                if (r >= t->nrows) break;
-                __m512i a = _mm512_add_epi32(acc[r][j], bj);
-                a = _mm512_add_epi32(a, _mm512_set1_epi32(t->rsum[r]));
-                __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(a), sj);
-                f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-                __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), zp);
-                _mm_mask_storeu_epi8(t->y[r] + o0, m, _mm512_cvtepi32_epi8(q));
-            }
-        }
-    } else {
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
-            if (j >= NB) continue;
-            const int o0 = ocbase + j * NR;
-            int left = d->oc - o0;
-            if (left <= 0) continue;
-            if (left > 16) left = 16;
-            const __m512i bj = _mm512_loadu_si512((const void *)(p->bias + o0));
-            for (int r = 0; r < MR && r < t->nrows; r++) {
-                __m512i a = _mm512_add_epi32(acc[r][j], bj);
-                a = _mm512_add_epi32(a, _mm512_set1_epi32(t->rsum[r]));
-                _mm512_storeu_si512((void *)tmp, a);
-                for (int i = 0; i < left; i++) {
-                    int v = requant_ref(tmp[i], p->rmult[o0 + i], p->rshift[o0 + i],
-                                        d->out.zero_point, p->qmin, p->qmax);
-                    t->y[r][o0 + i] = (uint8_t)(v & 0xff);
-                }
-            }
-        }
-    }
-}
 
-#define TX_GEMM_KERNEL(nb, mr)                                                                \
-    static void gemm_##nb##x##mr(const tx_qconv *p, const gemm_tile *t, int p0, int32_t *tmp) { \
-        gemm_tile_kernel(p, t, p0, nb, mr, tmp);                                              \
-    }
-TX_GEMM_KERNEL(1, 12)
-TX_GEMM_KERNEL(2, 12)
-TX_GEMM_KERNEL(1, 8)
-TX_GEMM_KERNEL(2, 8)
-TX_GEMM_KERNEL(3, 8)
-TX_GEMM_KERNEL(1, 6)
-TX_GEMM_KERNEL(2, 6)
-TX_GEMM_KERNEL(3, 6)
-TX_GEMM_KERNEL(4, 6)
+#define TX_GEMM_KERNELS(NB, MR)                                                                 \
+    TX_GEMM_DEFINE(NB, MR, 0)                                                                   \
+    TX_GEMM_DEFINE(NB, MR, 1)
+TX_GEMM_KERNELS(1, 12)
+TX_GEMM_KERNELS(2, 12)
+TX_GEMM_KERNELS(1, 8)
+TX_GEMM_KERNELS(2, 8)
+TX_GEMM_KERNELS(3, 8)
+TX_GEMM_KERNELS(1, 6)
+TX_GEMM_KERNELS(2, 6)
+TX_GEMM_KERNELS(3, 6)
+TX_GEMM_KERNELS(4, 6)
 
 typedef void (*gemm_fn)(const tx_qconv *, const gemm_tile *, int, int32_t *);
-static gemm_fn gemm_pick(int nb, int mr) {
-    if (mr == 12) return nb == 1 ? gemm_1x12 : gemm_2x12;
-    if (mr == 8) return nb == 1 ? gemm_1x8 : nb == 2 ? gemm_2x8 : gemm_3x8;
-    return nb == 1 ? gemm_1x6 : nb == 2 ? gemm_2x6 : nb == 3 ? gemm_3x6 : gemm_4x6;
+static gemm_fn gemm_pick(int nb, int mr, int flip) {
+#define TX_PICK(NB, MR) (flip ? gemm_##NB##_##MR##_1 : gemm_##NB##_##MR##_0)
+    if (mr == 12) return nb == 1 ? TX_PICK(1, 12) : TX_PICK(2, 12);
+    if (mr == 8) return nb == 1 ? TX_PICK(1, 8) : nb == 2 ? TX_PICK(2, 8) : TX_PICK(3, 8);
+    return nb == 1 ? TX_PICK(1, 6) : nb == 2 ? TX_PICK(2, 6) : nb == 3 ? TX_PICK(3, 6) : TX_PICK(4, 6);
+#undef TX_PICK
 }
 
-/* Sum of n bytes (n % 4 == 0 not required). */
-static int32_t byte_sum(const uint8_t *a, int n) {
+/* Sum of n bytes. */
+static inline int32_t byte_sum(const uint8_t *a, int n) {
+    if (n <= 16) {
+        __m128i v = _mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1), a);
+        __m128i s = _mm_sad_epu8(v, _mm_setzero_si128());
+        return _mm_cvtsi128_si32(_mm_add_epi64(s, _mm_unpackhi_epi64(s, s)));
+    }
+    if (n <= 32) {
+        __mmask32 m = n == 32 ? 0xffffffffu : (1u << n) - 1;
+        __m256i s = _mm256_sad_epu8(_mm256_maskz_loadu_epi8(m, a), _mm256_setzero_si256());
+        __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        return _mm_cvtsi128_si32(_mm_add_epi64(h, _mm_unpackhi_epi64(h, h)));
+    }
     __m512i s = _mm512_setzero_si512();
     int i = 0;
     for (; i + 64 <= n; i += 64)
         s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_loadu_si512((const void *)(a + i)),
                                                 _mm512_setzero_si512()));
     if (i < n) {
-        __mmask64 m = (__mmask64)((n - i) >= 64 ? ~UINT64_C(0) : ((UINT64_C(1) << (n - i)) - 1));
+        __mmask64 m = (UINT64_C(1) << (n - i)) - 1;
         s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(m, a + i),
                                                 _mm512_setzero_si512()));
     }
@@ -563,26 +575,40 @@ static int32_t byte_sum(const uint8_t *a, int n) {
  * weights are zero). */
 static void im2col_row(const tx_qconv *p, uint8_t *dst, const uint8_t *x, int b, int oy, int ox) {
     const tx_qconv_desc *d = &p->d;
-    const int c = d->c;
+    const int c = d->c, span = d->kw * c;
     uint8_t *o = dst;
-    for (int ky = 0; ky < d->kh; ky++) {
+    const int ix0 = ox * d->sw - d->pad_l;
+    const int inner = d->dw == 1 && ix0 >= 0 && ix0 + d->kw <= d->w;
+    for (int ky = 0; ky < d->kh; ky++, o += span) {
         int iy = oy * d->sh - d->pad_t + ky * d->dh;
-        for (int kx = 0; kx < d->kw; kx++) {
-            int ix = ox * d->sw - d->pad_l + kx * d->dw;
-            if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w) {
-                memset(o, p->pad_byte, (size_t)c);
+        if (iy < 0 || iy >= d->h) {
+            memset(o, p->pad_byte, (size_t)span);
+            continue;
+        }
+        const uint8_t *xr = x + ((size_t)b * d->h + iy) * d->w * c;
+        if (inner) { /* the kw taps are contiguous in the input row */
+            const uint8_t *src = xr + (size_t)ix0 * c;
+            if (span <= 64) {
+                __mmask64 m = span == 64 ? ~UINT64_C(0) : (UINT64_C(1) << span) - 1;
+                _mm512_mask_storeu_epi8(o, m, _mm512_maskz_loadu_epi8(m, src));
             } else {
-                memcpy(o, x + (((size_t)b * d->h + iy) * d->w + ix) * c, (size_t)c);
+                memcpy(o, src, (size_t)span);
             }
-            o += c;
+            continue;
+        }
+        for (int kx = 0; kx < d->kw; kx++) {
+            int ix = ix0 + kx * d->dw;
+            if (ix < 0 || ix >= d->w) memset(o + (size_t)kx * c, p->pad_byte, (size_t)c);
+            else memcpy(o + (size_t)kx * c, xr + (size_t)ix * c, (size_t)c);
         }
     }
-    memset(o, 0, (size_t)(p->Kp - p->K));
+    if (p->Kp > p->K) memset(o, 0, (size_t)(p->Kp - p->K));
 }
 
 static void run_gemm(const tx_qconv *p, uint8_t *y, const uint8_t *x, int n, uint8_t *scratch) {
     const tx_qconv_desc *d = &p->d;
-    const int64_t M = (int64_t)n * d->oh * d->ow;
+    const int64_t ohw = (int64_t)d->oh * d->ow;
+    const int64_t M = (int64_t)n * ohw;
     const int P = p->P;
     const int groups = (P + 3) / 4;
     const int NB = (P + groups - 1) / groups;
@@ -612,116 +638,172 @@ static void run_gemm(const tx_qconv *p, uint8_t *y, const uint8_t *x, int n, uin
             if (mt != cur_tile) {
                 cur_tile = mt;
                 const int64_t m0 = mt * MR;
-                int nr = (int)(M - m0 < MR ? M - m0 : MR);
+                const int nr = (int)(M - m0 < MR ? M - m0 : MR);
                 t.nrows = nr;
+                int b = (int)(m0 / ohw), rem = (int)(m0 % ohw);
+                int oy = rem / d->ow, ox = rem % d->ow;
                 for (int r = 0; r < MR; r++) {
-                    int64_t m = m0 + (r < nr ? r : nr - 1);
-                    int b = (int)(m / ((int64_t)d->oh * d->ow));
-                    int rem = (int)(m % ((int64_t)d->oh * d->ow));
-                    int oy = rem / d->ow, ox = rem % d->ow;
-                    t.y[r] = y + (size_t)m * d->oc;
+                    if (r >= nr) { /* tail: repeat the last row (computed, not stored) */
+                        t.rows[r] = t.rows[nr - 1];
+                        t.y[r] = t.y[nr - 1];
+                        t.rsum[r] = t.rsum[nr - 1];
+                        continue;
+                    }
+                    t.y[r] = y + (size_t)(m0 + r) * d->oc;
                     if (p->direct) {
-                        int iy = oy * d->sh, ix = ox * d->sw;
-                        t.rows[r] = x + (((size_t)b * d->h + iy) * d->w + ix) * d->c;
+                        t.rows[r] = x + (((size_t)b * d->h + (size_t)oy * d->sh) * d->w +
+                                         (size_t)ox * d->sw) * d->c;
                     } else {
                         uint8_t *row = buf + (size_t)r * p->Kp;
-                        if (r < nr) im2col_row(p, row, x, b, oy, ox);
-                        else memcpy(row, buf + (size_t)(nr - 1) * p->Kp, (size_t)p->Kp);
+                        im2col_row(p, row, x, b, oy, ox);
                         t.rows[r] = row;
                     }
                     t.rsum[r] = p->rs_coef ? p->rs_coef * byte_sum(t.rows[r], p->K) : 0;
+                    if (++ox == d->ow) {
+                        ox = 0;
+                        if (++oy == d->oh) oy = 0, b++;
+                    }
                 }
             }
             const int p0 = g * NB;
             const int nb = P - p0 < NB ? P - p0 : NB;
-            gemm_pick(nb, MR)(p, &t, p0, tmp);
+            gemm_pick(nb, MR, p->flip)(p, &t, p0, tmp);
         }
     }
 }
 
 /* ---- AVX-512 depthwise ------------------------------------------------------------------------ */
 
+/* One 32-channel block of one output pixel: PAIRS pairs of taps (constant when inlined). */
+#define TX_DW_LOAD(ptr, full, lm, s8)                                                          \
+    ((s8) ? _mm512_cvtepi8_epi16((full) ? _mm256_loadu_si256((const __m256i *)(ptr))            \
+                                        : _mm256_maskz_loadu_epi8((lm), (ptr)))                 \
+          : _mm512_cvtepu8_epi16((full) ? _mm256_loadu_si256((const __m256i *)(ptr))            \
+                                        : _mm256_maskz_loadu_epi8((lm), (ptr))))
+
+static inline __attribute__((always_inline)) void
+dw_row_block(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps, int T1, int ow, int cb,
+             const int PAIRS, const int s8, int32_t *tmp) {
+    const tx_qconv_desc *d = &p->d;
+    const int C = d->oc, c0 = cb * 32, left = C - c0, full = left >= 32;
+    const __mmask32 lm = full ? 0xffffffffu : ((1u << left) - 1);
+    const int zp = d->out.zero_point;
+    const int16_t *wbk = p->wdw + (size_t)cb * PAIRS * 64;
+    __m512i wlo[32], whi[32];
+#pragma GCC unroll 32
+    for (int pi = 0; pi < PAIRS; pi++) {
+        wlo[pi] = _mm512_loadu_si512((const void *)(wbk + pi * 64));
+        whi[pi] = _mm512_loadu_si512((const void *)(wbk + pi * 64 + 32));
+    }
+    const __m512i b_lo = _mm512_loadu_si512((const void *)(p->bias + c0));
+    const __m512i b_hi = _mm512_loadu_si512((const void *)(p->bias + c0 + 16));
+    const __m512 s_lo = _mm512_loadu_ps(p->xscale + c0), s_hi = _mm512_loadu_ps(p->xscale + c0 + 16);
+    const __m512 flo = _mm512_set1_ps((float)(p->qmin - zp)), fhi = _mm512_set1_ps((float)(p->qmax - zp));
+    const __m512i vzp = _mm512_set1_epi16((short)zp);
+    for (int ox = 0; ox < ow; ox++) {
+        const uint8_t *const *tp = taps + (size_t)ox * T1;
+        __m512i acc_lo = b_lo, acc_hi = b_hi;
+#pragma GCC unroll 32
+        for (int pi = 0; pi < PAIRS; pi++) {
+            __m512i va = TX_DW_LOAD(tp[2 * pi] + c0, full, lm, s8);
+            __m512i vb = TX_DW_LOAD(tp[2 * pi + 1] + c0, full, lm, s8);
+            acc_lo = _mm512_dpwssd_epi32(acc_lo, _mm512_unpacklo_epi16(va, vb), wlo[pi]);
+            acc_hi = _mm512_dpwssd_epi32(acc_hi, _mm512_unpackhi_epi16(va, vb), whi[pi]);
+        }
+        uint8_t *yo = yrow + (size_t)ox * C + c0;
+        if (d->mode == TX_QMODE_XNNPACK) {
+            __m512 f_lo = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_lo), s_lo);
+            __m512 f_hi = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_hi), s_hi);
+            f_lo = _mm512_min_ps(_mm512_max_ps(f_lo, flo), fhi);
+            f_hi = _mm512_min_ps(_mm512_max_ps(f_hi, flo), fhi);
+            __m512i q = _mm512_packs_epi32(_mm512_cvtps_epi32(f_lo), _mm512_cvtps_epi32(f_hi));
+            q = _mm512_add_epi16(q, vzp);
+            if (full) _mm256_storeu_si256((__m256i *)yo, _mm512_cvtepi16_epi8(q));
+            else _mm256_mask_storeu_epi8(yo, lm, _mm512_cvtepi16_epi8(q));
+        } else {
+            _mm512_storeu_si512((void *)tmp, acc_lo);
+            _mm512_storeu_si512((void *)(tmp + 16), acc_hi);
+            const int cnt = full ? 32 : left;
+            for (int j = 0; j < cnt; j++) {
+                int o = c0 + j;
+                int v = requant_ref(tmp[dw_pos(j)], p->rmult[o], p->rshift[o], zp, p->qmin, p->qmax);
+                yo[j] = (uint8_t)(v & 0xff);
+            }
+        }
+    }
+}
+
+static void dw_row_block_3x3_u8(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps,
+                                int T1, int ow, int cb, int32_t *tmp) {
+    dw_row_block(p, yrow, taps, T1, ow, cb, 5, 0, tmp);
+}
+static void dw_row_block_3x3_s8(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps,
+                                int T1, int ow, int cb, int32_t *tmp) {
+    dw_row_block(p, yrow, taps, T1, ow, cb, 5, 1, tmp);
+}
+static void dw_row_block_any(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps,
+                             int T1, int ow, int cb, int32_t *tmp) {
+    /* weights from memory: PAIRS up to 31; the register arrays above are only a hint */
+    if (p->d.type == TX_QT_S8) dw_row_block(p, yrow, taps, T1, ow, cb, p->dw_pairs, 1, tmp);
+    else dw_row_block(p, yrow, taps, T1, ow, cb, p->dw_pairs, 0, tmp);
+}
+
+/* Depthwise, depth multiplier 1. Work items: (output row, group of channel blocks). The
+ * tap pointers of every pixel of the row (input pixel, or a row of input zero points for
+ * padding) are computed once; then each 32-channel block sweeps the row with its weights
+ * in registers. */
 static void run_dw(const tx_qconv *p, uint8_t *y, const uint8_t *x, int n, uint8_t *scratch) {
     const tx_qconv_desc *d = &p->d;
-    const int C = d->oc, CB = p->dw_cblocks, PAIRS = p->dw_pairs, T = d->kh * d->kw;
+    const int C = d->oc, CB = p->dw_cblocks, T = d->kh * d->kw, T1 = T + (T & 1);
     const int64_t rows = (int64_t)n * d->oh;
-    const int64_t items = rows * CB;
     int nt = p->threads;
 #ifdef _OPENMP
     if (nt > omp_get_max_threads()) nt = omp_get_max_threads();
 #endif
+    int cgroups = 1; /* split channels too when there are few rows (7x7 layers) */
+    while (rows * cgroups < 8 * (int64_t)nt && cgroups * 2 <= CB) cgroups *= 2;
+    const int64_t items = rows * cgroups;
     if (items < nt) nt = (int)(items > 0 ? items : 1);
-    const int s8 = d->type == TX_QT_S8;
-    const int zp = d->out.zero_point;
+    const size_t per = p->scratch / (size_t)p->threads;
+    const size_t zbytes = ((size_t)CB * 32 + 63) & ~(size_t)63;
+    void (*blk)(const tx_qconv *, uint8_t *, const uint8_t *const *, int, int, int, int32_t *) =
+        p->dw_pairs == 5 ? (d->type == TX_QT_S8 ? dw_row_block_3x3_s8 : dw_row_block_3x3_u8)
+                         : dw_row_block_any;
 #pragma omp parallel num_threads(nt)
     {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        uint8_t *zvec = scratch + (size_t)tid * 64;
-        memset(zvec, d->in.zero_point & 0xff, 64);
+        uint8_t *zrow = scratch + (size_t)tid * per;
+        const uint8_t **taps = (const uint8_t **)(void *)(zrow + zbytes);
+        int32_t *tmp = (int32_t *)(void *)(zrow + zbytes + (size_t)d->ow * T1 * sizeof(void *));
+        memset(zrow, d->in.zero_point & 0xff, zbytes);
         const int64_t i0 = items * tid / nt, i1 = items * (tid + 1) / nt;
-        const __m512 flo = _mm512_set1_ps((float)(p->qmin - zp));
-        const __m512 fhi = _mm512_set1_ps((float)(p->qmax - zp));
-        const __m512i vzp = _mm512_set1_epi16((short)zp);
-        const uint8_t *tap[64];
-        int32_t tmp[32];
+        int64_t cur_row = -1;
         for (int64_t it = i0; it < i1; it++) {
-            const int64_t row = it / CB;
-            const int cb = (int)(it % CB);
+            const int64_t row = it / cgroups;
+            const int grp = (int)(it % cgroups);
+            const int cb0 = (int)((int64_t)CB * grp / cgroups), cb1 = (int)((int64_t)CB * (grp + 1) / cgroups);
             const int b = (int)(row / d->oh), oy = (int)(row % d->oh);
-            const int c0 = cb * 32;
-            const int left = C - c0 < 32 ? C - c0 : 32;
-            const __mmask32 lm = left >= 32 ? 0xffffffffu : ((1u << left) - 1);
-            const int16_t *wbk = p->wdw + (size_t)cb * PAIRS * 64;
-            const __m512i b_lo = _mm512_loadu_si512((const void *)(p->bias + c0));
-            const __m512i b_hi = _mm512_loadu_si512((const void *)(p->bias + c0 + 16));
-            const __m512 s_lo = _mm512_loadu_ps(p->xscale + c0);
-            const __m512 s_hi = _mm512_loadu_ps(p->xscale + c0 + 16);
-            uint8_t *yrow = y + ((size_t)row * d->ow) * C + c0;
-            for (int ox = 0; ox < d->ow; ox++) {
-                int ti = 0;
+            if (row != cur_row) {
+                cur_row = row;
                 for (int ky = 0; ky < d->kh; ky++) {
                     int iy = oy * d->sh - d->pad_t + ky * d->dh;
                     int rowok = iy >= 0 && iy < d->h;
-                    const uint8_t *xr = x + (((size_t)b * d->h + (rowok ? iy : 0)) * d->w) * C + c0;
-                    for (int kx = 0; kx < d->kw; kx++) {
-                        int ix = ox * d->sw - d->pad_l + kx * d->dw;
-                        tap[ti++] = (rowok && ix >= 0 && ix < d->w) ? xr + (size_t)ix * C : zvec;
+                    const uint8_t *xr = rowok ? x + ((size_t)b * d->h + iy) * d->w * C : zrow;
+                    for (int ox = 0; ox < d->ow; ox++) {
+                        int ix = ox * d->sw - d->pad_l;
+                        const uint8_t **tp = taps + (size_t)ox * T1 + ky * d->kw;
+                        for (int kx = 0; kx < d->kw; kx++, ix += d->dw)
+                            tp[kx] = (rowok && ix >= 0 && ix < d->w) ? xr + (size_t)ix * C : zrow;
                     }
                 }
-                if (T & 1) tap[T] = zvec;
-                __m512i acc_lo = b_lo, acc_hi = b_hi;
-                for (int pi = 0; pi < PAIRS; pi++) {
-                    __m256i ra = _mm256_maskz_loadu_epi8(lm, tap[2 * pi]);
-                    __m256i rb = _mm256_maskz_loadu_epi8(lm, tap[2 * pi + 1]);
-                    __m512i va = s8 ? _mm512_cvtepi8_epi16(ra) : _mm512_cvtepu8_epi16(ra);
-                    __m512i vb = s8 ? _mm512_cvtepi8_epi16(rb) : _mm512_cvtepu8_epi16(rb);
-                    __m512i lo = _mm512_unpacklo_epi16(va, vb), hi = _mm512_unpackhi_epi16(va, vb);
-                    acc_lo = _mm512_dpwssd_epi32(acc_lo, lo, _mm512_loadu_si512((const void *)(wbk + pi * 64)));
-                    acc_hi = _mm512_dpwssd_epi32(acc_hi, hi, _mm512_loadu_si512((const void *)(wbk + pi * 64 + 32)));
-                }
-                uint8_t *yo = yrow + (size_t)ox * C;
-                if (d->mode == TX_QMODE_XNNPACK) {
-                    __m512 f_lo = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_lo), s_lo);
-                    __m512 f_hi = _mm512_mul_ps(_mm512_cvtepi32_ps(acc_hi), s_hi);
-                    f_lo = _mm512_min_ps(_mm512_max_ps(f_lo, flo), fhi);
-                    f_hi = _mm512_min_ps(_mm512_max_ps(f_hi, flo), fhi);
-                    __m512i q = _mm512_packs_epi32(_mm512_cvtps_epi32(f_lo), _mm512_cvtps_epi32(f_hi));
-                    q = _mm512_add_epi16(q, vzp);
-                    _mm256_mask_storeu_epi8(yo, lm, _mm512_cvtepi16_epi8(q));
-                } else {
-                    _mm512_storeu_si512((void *)tmp, acc_lo);
-                    _mm512_storeu_si512((void *)(tmp + 16), acc_hi);
-                    for (int j = 0; j < left; j++) {
-                        int o = c0 + j;
-                        int v = requant_ref(tmp[dw_pos(j)], p->rmult[o], p->rshift[o], zp,
-                                            p->qmin, p->qmax);
-                        yo[j] = (uint8_t)(v & 0xff);
-                    }
-                }
+                if (T & 1)
+                    for (int ox = 0; ox < d->ow; ox++) taps[(size_t)ox * T1 + T] = zrow;
             }
+            uint8_t *yrow = y + ((size_t)row * d->ow) * C;
+            for (int cb = cb0; cb < cb1; cb++) blk(p, yrow, taps, T1, d->ow, cb, tmp);
         }
     }
 }
