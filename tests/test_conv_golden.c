@@ -18,21 +18,7 @@ static float *copy_tensor(const tx_safetensors *st, const char *tag, const char 
                           const int64_t *shape, int ndim) {
     char full[128];
     snprintf(full, sizeof full, "%s.%s", tag, name);
-    const tx_st_tensor *t = tx_st_find(st, full);
-    if (!t) {
-        CHECK(0, "golden tensor '%s' missing", full);
-        return NULL;
-    }
-    int ok = t->dtype == TX_F32 && t->ndim == ndim;
-    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
-    if (!ok) {
-        CHECK(0, "golden tensor '%s' has an unexpected dtype or shape", full);
-        return NULL;
-    }
-    float *p = malloc(t->nbytes ? t->nbytes : 1);
-    if (!p) exit(2);
-    memcpy(p, t->data, t->nbytes);
-    return p;
+    return tu_golden_copy(st, full, TX_F32, ndim, shape);
 }
 
 static double g_worst[4]; /* y, dx, dw, db: largest |diff| of the fast kernels */

@@ -10,9 +10,7 @@
 #include "train/optim.h"
 
 static const tx_st_tensor *need(const tx_safetensors *st, const char *name) {
-    const tx_st_tensor *t = tx_st_find(st, name);
-    if (!t) printf("  golden tensor '%s' missing\n", name);
-    return t;
+    return tu_golden_find(st, name, TX_F32, -1, NULL);
 }
 
 static void check_arch(const char *arch) {
@@ -34,7 +32,7 @@ static void check_arch(const char *arch) {
         CHECK(t && t->nbytes == tx_tensor_nbytes(&m->params[i].t), "%s shape", name);
         if (t && t->nbytes == tx_tensor_nbytes(&m->params[i].t)) memcpy(m->params[i].t.data, t->data, t->nbytes);
     }
-    const tx_st_tensor *x = need(&st, "input"), *y = need(&st, "labels");
+    const tx_st_tensor *x = need(&st, "input"), *y = tu_golden_find(&st, "labels", TX_I32, 1, NULL);
     const tx_st_tensor *l0 = need(&st, "logits0"), *le = need(&st, "eval_logits");
     if (!x || !y || !l0 || !le) { tu_failed_case = 1; tx_model_free(m); tx_st_free(&st); return; }
     tx_exec *e;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/safetensors.h"
+
 static int tu_failed_case, tu_pass, tu_fail, tu_skip;
 static const char *tu_case;
 static char tu_skip_why[256];
@@ -76,6 +78,41 @@ static inline int tu_close(const char *what, const float *a, const float *b, lon
     if (!ok && worst >= 0)
         printf("    worst at %ld: got %.9g want %.9g\n", worst, a[worst], b[worst]);
     return ok;
+}
+
+/* Golden tensors (safetensors files from tools/golden_*.py). tu_golden_find returns the
+ * tensor `name` checked for dtype and, when ndim >= 0 and shape is given, its shape; a
+ * missing or different tensor fails the case and returns NULL. tu_golden_copy returns a
+ * malloc'd copy (file data need not be aligned for floats), or NULL likewise. */
+static inline const tx_st_tensor *tu_golden_find(const tx_safetensors *st, const char *name,
+                                                 tx_dtype dt, int ndim, const int64_t *shape) {
+    const tx_st_tensor *t = tx_st_find(st, name);
+    if (!t) {
+        printf("  golden tensor '%s' missing\n", name);
+        tu_failed_case = 1;
+        return NULL;
+    }
+    int ok = t->dtype == dt && (ndim < 0 || t->ndim == ndim);
+    for (int i = 0; ok && shape && i < ndim; i++) ok = t->shape[i] == shape[i];
+    if (!ok) {
+        printf("  golden tensor '%s': unexpected dtype or shape\n", name);
+        tu_failed_case = 1;
+        return NULL;
+    }
+    return t;
+}
+
+static inline void *tu_golden_copy(const tx_safetensors *st, const char *name, tx_dtype dt,
+                                   int ndim, const int64_t *shape) {
+    const tx_st_tensor *t = tu_golden_find(st, name, dt, ndim, shape);
+    if (!t) return NULL;
+    void *p = malloc(t->nbytes ? t->nbytes : 1);
+    if (!p) {
+        printf("out of memory\n");
+        exit(2);
+    }
+    memcpy(p, t->data, t->nbytes);
+    return p;
 }
 
 /* Path of ../shared (CI and developers have it beside the checkout), or NULL. */
