@@ -11,12 +11,12 @@ x, y, dy, dx NHWC; w, dw OHWI; b, db [oc]. __metadata__ maps each case name to
 "n h w c oc kh kw sh sw pad_t pad_l pad_b pad_r dh dw groups" (oh/ow follow).
 tests/test_conv_golden.c reads it; the tests never need PyTorch.
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
+
+from golden_common import save_safetensors
 import torch
 import torch.nn.functional as F
 
@@ -71,27 +71,6 @@ def run_case(name, n, h, w, c, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, group
         put(name + ".db", b.grad.numpy())
     META[name] = " ".join(str(v) for v in (n, h, w, c, oc, kh, kw, sh, sw, pt, pl, pb, pr, dh,
                                            dw, groups))
-
-
-def save_safetensors(path, tensors, meta):
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors.items():
-        data = arr.astype("<f4", copy=False).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape),
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = meta
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * ((8 - len(head) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for data in blobs:
-            f.write(data)
-    os.replace(tmp, path)
-    return 8 + len(head) + off
 
 
 def main():

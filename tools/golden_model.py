@@ -6,11 +6,10 @@ logits, every gradient of the first step and every parameter after the last step
 Run with Debian's PyTorch:  /usr/bin/python3 tools/golden_model.py
 Writes tests/golden/model_<arch>.safetensors (NHWC activations, OHWI conv weights).
 """
-import json
-import struct
-import sys
 
 import numpy as np
+
+from golden_common import save_safetensors
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -18,26 +17,6 @@ import torch.nn.functional as F
 torch.manual_seed(0)
 torch.set_num_threads(1)
 torch.backends.mkldnn.enabled = False
-
-
-def save_safetensors(path, tensors, meta=None):
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
-        dt = {np.float32: "F32", np.int32: "I32"}[arr.dtype.type]
-        b = arr.tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    if meta:
-        header["__metadata__"] = meta
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 class SmallCNN(nn.Module):

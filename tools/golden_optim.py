@@ -3,10 +3,8 @@
 AdamW applied for 5 steps to one parameter with a fixed sequence of gradients.
 Run with Debian's PyTorch: /usr/bin/python3 tools/golden_optim.py
 Writes tests/golden/optim.safetensors."""
-import json
-import struct
 
-import numpy as np
+from golden_common import save_safetensors
 import torch
 
 torch.manual_seed(1)
@@ -29,14 +27,5 @@ for name, kw in cases.items():
         opt.step()
     out[name] = p.detach().numpy().copy()
 
-header, blobs, off = {}, [], 0
-for k, a in out.items():
-    b = np.ascontiguousarray(a, dtype=np.float32).tobytes()
-    header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-    blobs.append(b)
-    off += len(b)
-h = json.dumps(header).encode()
-h += b" " * ((8 - len(h) % 8) % 8)
-with open("tests/golden/optim.safetensors", "wb") as f:
-    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+save_safetensors("tests/golden/optim.safetensors", out)
 print("wrote tests/golden/optim.safetensors")
