@@ -123,9 +123,8 @@ void tx_gelu_backward(float *dx, const float *dy, const float *x, int64_t n) {
     const float inv_sqrt_2pi = 0.398942280401432678f;
 #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
     for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        float pdf = inv_sqrt_2pi * tx_vexpf(-0.5f * v * v);
-        dx[i] = dy[i] * (tx_vphif(v) + v * pdf);
+        float v = x[i], e = tx_vexp_halfsq(v);
+        dx[i] = dy[i] * (tx_vphi_e(v, e) + v * (inv_sqrt_2pi * e));
     }
 }
 

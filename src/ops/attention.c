@@ -107,9 +107,16 @@ size_t tx_attention_scratch_floats(const tx_attn_shape *s) {
 static void softmax_rows(float *S, int64_t m, int t) {
     for (int64_t i = 0; i < m; i++) {
         float *r = S + i * t;
-        float mx = r[0];
-#pragma omp simd reduction(max : mx)
-        for (int j = 1; j < t; j++) mx = r[j] > mx ? r[j] : mx;
+        /* row max in 16 lanes (a plain elementwise loop, which every compiler
+         * vectorizes; a max reduction needs fast-math in some) */
+        float lane[16];
+        for (int l = 0; l < 16; l++) lane[l] = r[0];
+        int j0 = 0;
+        for (; j0 + 16 <= t; j0 += 16)
+            for (int l = 0; l < 16; l++) lane[l] = r[j0 + l] > lane[l] ? r[j0 + l] : lane[l];
+        for (int j = j0; j < t; j++) lane[0] = r[j] > lane[0] ? r[j] : lane[0];
+        float mx = lane[0];
+        for (int l = 1; l < 16; l++) mx = lane[l] > mx ? lane[l] : mx;
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
         for (int j = 0; j < t; j++) {

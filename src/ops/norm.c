@@ -237,13 +237,11 @@ void tx_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *
  * The backward recovers the lo part of the mean (mean of x - save_mean over the row), so
  * centring stays exact when |mean| >> std. One pass over the rows (split over threads)
  * writes dx and adds dw/db into per-thread double sums, combined in thread order (same
- * thread count, same bits). Rows wider than LN_MAXC sum dw/db per tile of LN_TILE
- * channels instead, from xhat = (x - save_mean) * save_rstd (PyTorch's rule, without
- * the lo correction).
+ * thread count, same bits; the forward and dx do not depend on the thread count at all).
  */
 
-#define LN_TILE 16
-/* Widest row whose dw/db partial sums live on the stack (2 x 2048 doubles per thread). */
+/* Channels whose dw/db partial sums live on the stack (2 x 2048 doubles per thread);
+ * wider rows take one more pass over the data per 2048 channels. */
 #define LN_MAXC 2048
 
 static int ln_threads(int64_t rows, int c, int64_t tasks) {
@@ -291,10 +289,11 @@ void tx_layernorm_forward(float *y, float *save_mean, float *save_rstd, const fl
 }
 
 /* One row of the backward: dx (when dr is non-NULL) and, when aw is non-NULL,
- * aw += dy * xhat, ab += dy, with xhat centred on the row's exact mean (hi + lo). */
-static void ln_row_backward(float *dr, double *aw, double *ab, const float *gr,
-                            const float *xr, const float *w, float hi, float rs, int c,
-                            double inv_c) {
+ * aw[j - c0] += dy * xhat, ab[j - c0] += dy for channels j in [c0, c0 + cc), with xhat
+ * centred on the row's exact mean (hi + lo). */
+static void ln_row_backward(float *dr, double *aw, double *ab, int c0, int cc,
+                            const float *gr, const float *xr, const float *w, float hi,
+                            float rs, int c, double inv_c) {
     double s1 = 0, s2 = 0, s3 = 0;
     if (w) {
 #pragma omp simd reduction(+ : s1, s2, s3)
@@ -325,10 +324,11 @@ static void ln_row_backward(float *dr, double *aw, double *ab, const float *gr,
         for (int j = 0; j < c; j++) dr[j] = rs * (gr[j] - a - ((xr[j] - hi) - lof) * rs * bb);
     }
     if (aw) {
+        const float *xc = xr + c0, *gc = gr + c0;
 #pragma omp simd
-        for (int j = 0; j < c; j++) {
-            aw[j] += (double)gr[j] * (((xr[j] - hi) - lof) * rs);
-            ab[j] += gr[j];
+        for (int j = 0; j < cc; j++) {
+            aw[j] += (double)gc[j] * (((xc[j] - hi) - lof) * rs);
+            ab[j] += gc[j];
         }
     }
 }
@@ -343,30 +343,32 @@ void tx_layernorm_backward(float *dx, float *dw, float *db, const float *dy, con
         return;
     }
     const double inv_c = 1.0 / (double)c;
-    const int sums = dw || db, fused = sums && c <= LN_MAXC;
-    if (dx || fused) {
-        /* rows split over threads; with dw/db, per-thread partial sums (double) are
-         * added in thread order */
-        const int nth = ln_threads(rows, c, rows);
+    const int sums = dw || db;
+    if (!dx && !sums) return;
+    const int nth = ln_threads(rows, c, rows);
+    /* Pass k covers dw/db channels [k*LN_MAXC, ...) (one pass unless c > LN_MAXC);
+     * pass 0 also writes dx. Rows are split over threads; per-thread partial sums
+     * (double) are added in thread order. */
+    for (int c0 = 0; c0 == 0 || (sums && c0 < c); c0 += LN_MAXC) {
+        const int cc = !sums ? 0 : c - c0 < LN_MAXC ? c - c0 : LN_MAXC;
+        float *dxp = c0 == 0 ? dx : NULL;
         double tw[LN_MAXC], tb[LN_MAXC];
-        if (fused)
-            for (int j = 0; j < c; j++) tw[j] = tb[j] = 0;
+        for (int j = 0; j < cc; j++) tw[j] = tb[j] = 0;
 #pragma omp parallel num_threads(nth)
         {
             double pw[LN_MAXC], pb[LN_MAXC];
-            if (fused)
-                for (int j = 0; j < c; j++) pw[j] = pb[j] = 0;
+            for (int j = 0; j < cc; j++) pw[j] = pb[j] = 0;
 #pragma omp for schedule(static) nowait
             for (int64_t r = 0; r < rows; r++)
-                ln_row_backward(dx ? dx + r * c : NULL, fused ? pw : NULL, pb, dy + r * c,
-                                x + r * c, w, save_mean[r], save_rstd[r], c, inv_c);
-            if (fused) {
+                ln_row_backward(dxp ? dxp + r * c : NULL, sums ? pw : NULL, pb, c0, cc,
+                                dy + r * c, x + r * c, w, save_mean[r], save_rstd[r], c, inv_c);
+            if (sums) {
                 const int nt = team_size();
 #pragma omp for ordered schedule(static, 1)
                 for (int t = 0; t < nt; t++) {
 #pragma omp ordered
                     {
-                        for (int j = 0; j < c; j++) {
+                        for (int j = 0; j < cc; j++) {
                             tw[j] += pw[j];
                             tb[j] += pb[j];
                         }
@@ -374,35 +376,9 @@ void tx_layernorm_backward(float *dx, float *dw, float *db, const float *dy, con
                 }
             }
         }
-        if (fused) {
-            for (int j = 0; j < c; j++) {
-                if (dw) dw[j] = (float)tw[j];
-                if (db) db[j] = (float)tb[j];
-            }
-        }
-    }
-    if (sums && !fused) {
-        /* wide rows: tiles of LN_TILE channels over all rows, xhat from the saved float
-         * mean (no lo correction: it would need the whole row per tile) */
-        const int tiles = (c + LN_TILE - 1) / LN_TILE;
-        const int nth = ln_threads(rows, c, tiles);
-#pragma omp parallel for schedule(static) num_threads(nth)
-        for (int t = 0; t < tiles; t++) {
-            const int c0 = t * LN_TILE, tc = c - c0 < LN_TILE ? c - c0 : LN_TILE;
-            double aw[LN_TILE] = {0}, ab[LN_TILE] = {0};
-            for (int64_t r = 0; r < rows; r++) {
-                const float *xr = x + r * c + c0, *gr = dy + r * c + c0;
-                const float hi = save_mean[r], rs = save_rstd[r];
-#pragma omp simd
-                for (int j = 0; j < tc; j++) {
-                    aw[j] += (double)gr[j] * ((xr[j] - hi) * rs);
-                    ab[j] += gr[j];
-                }
-            }
-            for (int j = 0; j < tc; j++) {
-                if (dw) dw[c0 + j] = (float)aw[j];
-                if (db) db[c0 + j] = (float)ab[j];
-            }
+        for (int j = 0; j < cc; j++) {
+            if (dw) dw[c0 + j] = (float)tw[j];
+            if (db) db[c0 + j] = (float)tb[j];
         }
     }
 }

@@ -19,6 +19,7 @@
  *                fitted (least squares on the relative error, Chebyshev nodes in t,
  *                z in [0, 10.5]) by this project; the fit alone is good to 2.5e-8.
  *                The rounding of z*z is compensated (see below).
+ * tx_vphif(x):   the standard normal CDF, relative accuracy ~5e-7 in both tails.
  * Private to src/ops (not part of the library's API).
  */
 #ifndef TX_OPS_VMATH_H
@@ -63,9 +64,15 @@ static inline float tx_vexpf(float x) {
     return p * s1 * s2;
 }
 
-/* erfc(z) for z >= 0 (z < 0 is outside its range). */
-static inline float tx_verfcf(float z) {
-    z = z > 10.5f ? 10.5f : z; /* erfc is 0 in float from 10.06 on; keeps inf out */
+/* Rounding residual of a*a: a*a = aa + res exactly (Dekker: a split into 12-bit halves,
+ * whose products are exact in float). Needs |a| < 2^63 or so; callers clamp first. */
+static inline float tx_v_sq_residual(float a, float aa) {
+    float ah = tx_v_f32(tx_v_u32(a) & 0xfffff000u), al = a - ah;
+    return ((ah * ah - aa) + 2.0f * ah * al) + al * al;
+}
+
+/* erfc(z) for z >= 0, given e = exp(-z*z). */
+static inline float tx_verfc_e(float z, float e) {
     float t = 1.0f / (1.0f + 0.5f * z);
     float p = 0.01205465965658968f;
     p = p * t + -0.12172775119820402f;
@@ -77,24 +84,41 @@ static inline float tx_verfcf(float z) {
     p = p * t + 0.23894133201857612f;
     p = p * t + 0.2828204692575678f;
     p = p * t + 0.28206638261783995f;
-    /* z*z rounds with a relative error up to 2^-24, i.e. an absolute error of
-     * z^2 * 6e-8 in the exponent; the rounding residual is recovered exactly by
-     * splitting z into 12-bit halves (Dekker), and exp(-z^2) = exp(-zz) * (1 - res). */
-    float zz = z * z;
-    float zh = tx_v_f32(tx_v_u32(z) & 0xfffff000u), zl = z - zh;
-    float res = ((zh * zh - zz) + 2.0f * zh * zl) + zl * zl;
-    return t * p * (tx_vexpf(-zz) * (1.0f - res));
+    return t * p * e;
 }
 
-/* Standard normal CDF Phi(x) = erfc(-x/sqrt 2) / 2, with relative accuracy kept for
- * x < 0 (so GELU(x) = x * Phi(x) stays accurate far into its negative tail). */
-static inline float tx_vphif(float x) {
+/* erfc(z) for z >= 0 (z < 0 is outside its range).
+ * z*z rounds with a relative error up to 2^-24, i.e. an absolute error of z^2 * 6e-8 in
+ * the exponent (4e-6 relative at z = 8); the residual is recovered exactly and
+ * exp(-z^2) = exp(-zz) * (1 - res). */
+static inline float tx_verfcf(float z) {
+    z = z > 10.5f ? 10.5f : z; /* erfc is 0 in float from 10.06 on; keeps inf out */
+    float zz = z * z;
+    return tx_verfc_e(z, tx_vexpf(-zz) * (1.0f - tx_v_sq_residual(z, zz)));
+}
+
+/* exp(-x*x/2), accurate to a few ulp for every x (the rounding of x*x compensated as
+ * above; the halving is exact). */
+static inline float tx_vexp_halfsq(float x) {
+    float a = x < 0.0f ? -x : x;
+    a = a > 15.0f ? 15.0f : a; /* exp(-112.5) is 0 in float; keeps inf out */
+    float aa = a * a;
+    return tx_vexpf(-0.5f * aa) * (1.0f - 0.5f * tx_v_sq_residual(a, aa));
+}
+
+/* Standard normal CDF Phi(x) = erfc(-x/sqrt 2) / 2 given e = exp(-x*x/2), with relative
+ * accuracy kept for x < 0 (so GELU(x) = x * Phi(x) stays accurate far into its negative
+ * tail). The exponent comes from x itself: computing it from z = x/sqrt 2 would carry
+ * z's rounding, amplified by 2z^2 (1e-5 relative at x = -12). */
+static inline float tx_vphi_e(float x, float e) {
     const float rsqrt2 = 0.70710678118654752f;
     float z = x * rsqrt2;
     float az = z < 0.0f ? -z : z;
-    float h = 0.5f * tx_verfcf(az);
+    float h = 0.5f * tx_verfc_e(az, e);
     return x < 0.0f ? h : 1.0f - h;
 }
+
+static inline float tx_vphif(float x) { return tx_vphi_e(x, tx_vexp_halfsq(x)); }
 
 static inline float tx_vsigmoidf(float x) { return 1.0f / (1.0f + tx_vexpf(-x)); }
 
