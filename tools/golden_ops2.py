@@ -13,14 +13,14 @@ timm computes them (timm.layers.drop.drop_path; timm.layers.Attention.forward on
 non-fused path: q * scale, q @ k^T, softmax, @ v). The drop-path mask is given (not
 drawn) so that C can apply the same one; it is saved as I32.
 """
-import json
 import os
-import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from golden_common import save_safetensors
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
@@ -41,28 +41,6 @@ def put(name, t, nhwc=True):
     assert a.dtype in (np.float32, np.int32), (name, a.dtype)
     assert name not in OUT, name
     OUT[name] = a
-
-
-def save_safetensors(path, tensors, meta):
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
-        dt = {np.float32: "F32", np.int32: "I32"}[arr.dtype.type]
-        b = arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    header["__metadata__"] = meta
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
-    return 8 + len(h) + off
 
 
 def randn(*shape, scale=1.0, shift=0.0, dtype=torch.float32):
