@@ -242,15 +242,7 @@ void tx_chanmul_backward(float *dx, float *ds, const float *dy, const float *x,
         return;
     }
     const int64_t rows = (int64_t)n * hw;
-    if (dx) {
-#pragma omp parallel for schedule(static) if (rows * c >= ACT_PAR_MIN)
-        for (int64_t r = 0; r < rows; r++) {
-            const float *sr = s + (r / hw) * c, *gr = dy + r * c;
-            float *dr = dx + r * c;
-#pragma omp simd
-            for (int j = 0; j < c; j++) dr[j] = gr[j] * sr[j];
-        }
-    }
+    /* ds first: dx may overwrite dy */
     if (ds) {
         const int tiles = (c + CM_TILE - 1) / CM_TILE;
         const int64_t tasks = (int64_t)n * tiles;
@@ -266,6 +258,15 @@ void tx_chanmul_backward(float *dx, float *ds, const float *dy, const float *x,
                 for (int j = 0; j < tc; j++) acc[j] += (double)gr[j] * xr[j];
             }
             for (int j = 0; j < tc; j++) ds[b * c + c0 + j] = (float)acc[j];
+        }
+    }
+    if (dx) {
+#pragma omp parallel for schedule(static) if (rows * c >= ACT_PAR_MIN)
+        for (int64_t r = 0; r < rows; r++) {
+            const float *sr = s + (r / hw) * c, *gr = dy + r * c;
+            float *dr = dx + r * c;
+#pragma omp simd
+            for (int j = 0; j < c; j++) dr[j] = gr[j] * sr[j];
         }
     }
 }

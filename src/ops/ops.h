@@ -142,7 +142,8 @@ void tx_softmax_forward(float *y, const float *x, int n, int k);
 /* Elementwise over n floats, PyTorch's formulas and backward rules (see act.c).
  * y may alias x and dx may alias dy. What backward reads besides dy:
  *   sigmoid: y (output)   silu, gelu, hardsigmoid, hardswish: x (input)   relu6: y.
- * gelu is the exact erf form (torch.nn.GELU(), approximate='none'). */
+ * gelu is the exact erf form (torch.nn.GELU(), approximate='none'). hardswish'
+ * backward at exactly x = 3 is dy, as PyTorch's vectorized loop (its scalar loop: 1.5dy). */
 void tx_sigmoid_forward(float *y, const float *x, int64_t n);
 void tx_sigmoid_backward(float *dx, const float *dy, const float *y, int64_t n);
 void tx_silu_forward(float *y, const float *x, int64_t n);
@@ -164,14 +165,15 @@ void tx_gelu_forward_ref(float *y, const float *x, int64_t n);
 void tx_gelu_backward_ref(float *dx, const float *dy, const float *x, int64_t n);
 
 /* ---- per-channel scaling (act.c) ------------------------------------------- */
-/* Squeeze-excitation gate: y[n,hw,c] = x[n,hw,c] * s[n,c].
+/* Squeeze-excitation gate (NHWC, hw = h*w): y[n,hw,c] = x[n,hw,c] * s[n,c].
  * Backward: dx = dy * s, ds[n,c] = sum over hw of dy * x (double, fixed order).
- * dx or ds may be NULL. y may alias x, dx may alias dy. */
+ * dx or ds may be NULL. y may alias x, dx may alias dy (ds is summed first). */
 void tx_chanmul_forward(float *y, const float *x, const float *s, int n, int64_t hw, int c);
 void tx_chanmul_backward(float *dx, float *ds, const float *dy, const float *x,
                          const float *s, int n, int64_t hw, int c);
 /* Layer scale (ConvNeXt, timm LayerScale): y[rows,c] = x[rows,c] * gamma[c];
- * dgamma = sum over rows of dy * x. dx or dgamma may be NULL. */
+ * dgamma = sum over rows of dy * x (double, per tile of 16 channels, rows in order).
+ * dx or dgamma may be NULL; y may alias x, dx may alias dy. */
 void tx_layerscale_forward(float *y, const float *x, const float *gamma, int64_t rows, int c);
 void tx_layerscale_backward(float *dx, float *dgamma, const float *dy, const float *x,
                             const float *gamma, int64_t rows, int c);
@@ -197,11 +199,15 @@ void tx_droppath_backward(float *dx, const float *dy, const uint8_t *keep, int n
  * y may alias x. */
 void tx_layernorm_forward(float *y, float *save_mean, float *save_rstd, const float *x,
                           const float *w, const float *b, int64_t rows, int c, float eps);
-/* dx[rows,c], dw[c], db[c] (each may be NULL; w NULL means weight 1). Reads x and the
- * saved statistics. dw/db are column sums in double in row order (thread-independent). */
+/* dx[rows,c], dw[c], db[c] (each may be NULL; w NULL means weight 1). Reads x, w and
+ * the saved statistics (required). dw/db are sums in double: per thread in row order,
+ * threads added in order (same thread count, same bits); dx does not depend on the
+ * thread count. dx must not alias dy or x. */
 void tx_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                            const float *w, const float *save_mean, const float *save_rstd,
                            int64_t rows, int c);
+/* Naive twins in double; backward_ref recomputes the statistics from x (test use: they
+ * allocate, and leave the outputs unwritten if that fails). */
 void tx_layernorm_forward_ref(float *y, float *save_mean, float *save_rstd, const float *x,
                               const float *w, const float *b, int64_t rows, int c, float eps);
 void tx_layernorm_backward_ref(float *dx, float *dw, float *db, const float *dy,
@@ -231,11 +237,14 @@ size_t tx_attention_scratch_floats(const tx_attn_shape *s);
  * needs no scratch, pass NULL). */
 void tx_attention_forward(float *y, float *probs, const float *q, const float *k,
                           const float *v, const tx_attn_shape *s, float *scratch);
-/* dq, dk, dv (row stride ldqkv; each may be NULL). probs from the forward, or NULL to
- * recompute it from q and k (memory for time: saves n*heads*t*t floats). */
+/* dq, dk, dv (row stride ldqkv; each may be NULL; they must not overlap q/k/v/dy).
+ * probs from the forward, or NULL to recompute it from q and k (memory for time: saves
+ * n*heads*t*t floats). scratch (tx_attention_scratch_floats) is always needed. */
 void tx_attention_backward(float *dq, float *dk, float *dv, const float *dy,
                            const float *probs, const float *q, const float *k,
                            const float *v, const tx_attn_shape *s, float *scratch);
+/* Naive twins: straight loops in double (test use: they allocate O(t*t) doubles and
+ * leave the outputs unwritten if that fails). */
 void tx_attention_forward_ref(float *y, float *probs, const float *q, const float *k,
                               const float *v, const tx_attn_shape *s);
 void tx_attention_backward_ref(float *dq, float *dk, float *dv, const float *dy,
