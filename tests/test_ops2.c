@@ -510,6 +510,19 @@ static void test_layernorm_reference(void) {
 
 /* ---- drop path ------------------------------------------------------------------- */
 
+typedef struct {
+    float *x;
+    uint8_t *keep;
+    int n;
+    int64_t per;
+    float p;
+} dp_ctx;
+
+static void dp_fwd(fd_op *op) {
+    dp_ctx *k = op->ctx;
+    tx_droppath_backward(op->y, k->x, k->keep, k->n, k->per, k->p); /* y = x * mask */
+}
+
 static void test_droppath(void) {
     tx_rng r, r2;
     tx_rng_seed(&r, 40);
@@ -571,6 +584,13 @@ static void test_droppath(void) {
     bad = 0;
     for (long j = 0; j < nb * pb; j++) bad += yb[j] != xb[j] * (keep[j / pb] ? 1.0f / 0.75f : 0.0f);
     CHECK(bad == 0, "large samples: %ld wrong", bad);
+    /* finite differences (the op is linear in x, so this checks the scaling) */
+    dp_ctx dc = {x, keep, 8, 5, 0.4f};
+    for (int b = 0; b < 8; b++) keep[b] = (uint8_t)(b % 3 != 1);
+    fd_op op = {dp_fwd, y, 40, dy, &dc};
+    dp_fwd(&op);
+    tx_droppath_backward(dx, dy, keep, 8, 5, 0.4f);
+    CHECK(grad_check("drop path dx fd", &op, x, 40, dx, 1e-2f, 1e-3f, 1e-3f), "fd");
     free(x), free(y), free(dy), free(dx), free(y2), free(keep), free(keep2), free(xb), free(yb);
 }
 
@@ -907,6 +927,16 @@ static void test_cls_pos(void) {
     cls_pos_case(4, 196, 192, 1, 103);  /* ViT-tiny: threaded */
 }
 
+typedef struct {
+    float *x;
+    int n, t, d;
+} t0_ctx;
+
+static void t0_fwd(fd_op *op) {
+    t0_ctx *k = op->ctx;
+    tx_token0_forward(op->y, k->x, k->n, k->t, k->d);
+}
+
 static void test_token0(void) {
     tx_rng r;
     tx_rng_seed(&r, 110);
@@ -925,6 +955,10 @@ static void test_token0(void) {
                 bad += dx[(b * t + j) * d + e] != (j == 0 ? dy[b * d + e] : 0.0f);
             }
     CHECK(bad == 0, "token0: %ld wrong", bad);
+    /* finite differences */
+    t0_ctx tc = {x, n, t, d};
+    fd_op op = {t0_fwd, y, n * d, dy, &tc};
+    CHECK(grad_check("token0 dx fd", &op, x, n * t * d, dx, 1e-2f, 1e-3f, 1e-3f), "fd");
     /* one token: the backward is a copy */
     tx_token0_backward(dx, dy, n, 1, d);
     CHECK(same_bits(dx, dy, n * d), "token0 t=1");
