@@ -21,13 +21,16 @@
 # not built in yet) is shown as "taxon: not available (its error)" and the rest carries on.
 #
 # Environment: ROUNDS (3), THREADS (2), BATCHES ("1 16"), NO_BUILD=1 (do not run make),
-# TORCH_OMP_WAIT_POLICY (PASSIVE; "" leaves it unset: with the default spinning, Debian's
-# torch loses up to 10x whenever another process wants the cores), TFLITE_ORT_MODEL.
+# TORCH_OMP_WAIT_POLICY for the torch peer: "auto" (default) sets PASSIVE for ViT only, as in
+# BASELINES.md (its BLAS pool and the spinning OpenMP pool fight, up to 3.5x); CNNs run with
+# the default policy, which is faster on a quiet machine but can lose 2-10x while another
+# process wants the cores; PASSIVE/ACTIVE force one for all; "" leaves it unset.
+# TFLITE_ORT_MODEL (mobilenet_v2).
 # Raw JSON lines go to bench/peers/cache/infer-vs-peers-TIME.jsonl.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}; T=${THREADS:-2}; BATCHES=${BATCHES:-"1 16"}
-TORCH_OMP=${TORCH_OMP_WAIT_POLICY-PASSIVE}
+TORCH_OMP=${TORCH_OMP_WAIT_POLICY-auto}
 TFLITE_ORT_MODEL=${TFLITE_ORT_MODEL:-mobilenet_v2}
 models=("$@")
 [ ${#models[@]} -eq 0 ] && models=(resnet50 resnet18 mobilenet_v2 efficientnet_b0 vit_b_16
@@ -98,7 +101,9 @@ run_one() {
       fi
       out=$(jq -c --arg m "$m" '. + {peer: "taxon", model: $m}' <<<"$out") ;;
     torch)
-      out=$(env ${TORCH_OMP:+OMP_WAIT_POLICY=$TORCH_OMP} /usr/bin/python3 bench/peers/run_peer.py \
+      local pol=$TORCH_OMP
+      if [ "$pol" = auto ]; then case "$m" in vit*) pol=PASSIVE ;; *) pol="" ;; esac; fi
+      out=$(env ${pol:+OMP_WAIT_POLICY=$pol} /usr/bin/python3 bench/peers/run_peer.py \
             --peer torch --model "$m" --batch "$b" --threads "$T" --repeats "$r" --warmup "$w" 2>"$err") ;;
     ort|ort-fp32)
       out=$(.venv/bin/python bench/peers/run_peer.py --peer ort --model "$m" --batch "$b" \
@@ -121,7 +126,7 @@ run_one() {
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "infer-vs-peers: $ROUNDS rounds, $T threads; load average at start: $(load)"
-echo "  ort $(.venv/bin/python -c 'import onnxruntime as o; print(o.__version__)'), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (OMP_WAIT_POLICY=${TORCH_OMP:-unset}), ai-edge-litert $(.venv/bin/pip show ai-edge-litert 2>/dev/null | sed -n 's/^Version: //p')"
+echo "  ort $(.venv/bin/python -c 'import onnxruntime as o; print(o.__version__)'), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (OMP_WAIT_POLICY: $([ "$TORCH_OMP" = auto ] && echo "PASSIVE for ViT, default for the rest" || echo "${TORCH_OMP:-unset}")), ai-edge-litert $(.venv/bin/pip show ai-edge-litert 2>/dev/null | sed -n 's/^Version: //p')"
 start=$SECONDS
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round (load $(load))"

@@ -2,9 +2,13 @@
 """Export torchvision architectures (random weights, seed 0) to ONNX for the ONNX Runtime peer.
 
 Runs under Debian's /usr/bin/python3 (python3-torch 1.13 + python3-torchvision 0.14).
-Writes bench/peers/cache/NAME.onnx (batch axis dynamic, opset 14) and NAME.ref.npz (a fixed
+Random weights are made realistic: batch-norm running statistics are set from one batch of
+random images (otherwise activations shrink through MobileNetV2/EfficientNet until the logits
+are ~1e-14), and ViT's zero-initialized head gets random weights.
+Writes bench/peers/cache/NAME.pt (the state dict, which the PyTorch peer loads, so both peers
+run identical weights), NAME.onnx (batch axis dynamic, opset 14) and NAME.ref.npz (a fixed
 batch-2 input and PyTorch's logits for it, so run_peer.py --peer ort can check that ORT runs
-the same network). Existing files are kept unless --force.
+the same network). Existing files of the current VERSION are kept unless --force.
 
     /usr/bin/python3 bench/peers/export_onnx.py [--force] [NAME ...]
 """
@@ -23,8 +27,16 @@ def canonical(name):
     return ALIASES.get(name, name)
 
 
+VERSION = 2  # bump when build() changes: cached files of another version are re-exported
+
+
+def paths(name):
+    base = os.path.join(CACHE, canonical(name))
+    return base + ".pt", base + ".onnx", base + ".ref.npz"
+
+
 def build(name):
-    """torchvision model with random weights (no downloads), eval mode."""
+    """torchvision model with random weights (no downloads), calibrated batch norm, eval mode."""
     import torch
     import torchvision
     name = canonical(name)
@@ -37,7 +49,42 @@ def build(name):
         head = m.heads.head
         torch.nn.init.normal_(head.weight, std=0.02)
         torch.nn.init.normal_(head.bias, std=0.02)
+    bns = [b for b in m.modules() if isinstance(b, torch.nn.modules.batchnorm._BatchNorm)]
+    if bns:
+        for b in bns:
+            b.reset_running_stats()
+            b.momentum = None  # cumulative average: after one batch, the batch's statistics
+        m.train()
+        with torch.no_grad():
+            m(torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(2)))
+        for b in bns:
+            b.momentum = 0.1
     return m.eval()
+
+
+def load(name):
+    """The cached model (exported first if needed): what both peers run."""
+    import torch
+    export(name)
+    m = build_skeleton(name)
+    m.load_state_dict(torch.load(paths(name)[0]))
+    return m.eval()
+
+
+def build_skeleton(name):
+    import torchvision
+    return getattr(torchvision.models, canonical(name))(weights=None, num_classes=1000)
+
+
+def cached(name):
+    import numpy as np
+    pt, onnx_path, ref = paths(name)
+    if not all(os.path.exists(p) for p in (pt, onnx_path, ref)):
+        return False
+    try:
+        return int(np.load(ref)["version"]) == VERSION
+    except (KeyError, ValueError, OSError):
+        return False
 
 
 def export(name, force=False):
@@ -45,9 +92,8 @@ def export(name, force=False):
     import torch
     name = canonical(name)
     os.makedirs(CACHE, exist_ok=True)
-    path = os.path.join(CACHE, name + ".onnx")
-    ref = os.path.join(CACHE, name + ".ref.npz")
-    if not force and os.path.exists(path) and os.path.exists(ref):
+    pt, path, ref = paths(name)
+    if not force and cached(name):
         return path
     m = build(name)
     g = torch.Generator().manual_seed(1)
@@ -60,11 +106,13 @@ def export(name, force=False):
                       opset_version=14, do_constant_folding=True)
     with torch.no_grad():
         y = m(x)
-    np.savez(ref + ".tmp.npz", input=x.numpy(), logits=y.numpy())
-    os.replace(ref + ".tmp.npz", ref)
+    torch.save(m.state_dict(), pt + ".tmp")
+    os.replace(pt + ".tmp", pt)
     os.replace(tmp, path)
-    print(f"export_onnx: wrote {os.path.relpath(path)} ({os.path.getsize(path) / 1e6:.1f} MB)",
-          file=sys.stderr)
+    np.savez(ref + ".tmp.npz", input=x.numpy(), logits=y.numpy(), version=VERSION)
+    os.replace(ref + ".tmp.npz", ref)  # last: marks the set complete
+    print(f"export_onnx: wrote {os.path.relpath(path)} ({os.path.getsize(path) / 1e6:.1f} MB), "
+          f"logits |max| {float(y.abs().max()):.3g}", file=sys.stderr)
     return path
 
 

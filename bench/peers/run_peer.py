@@ -2,15 +2,15 @@
 """Time one inference peer on random input and print one JSON line.
 
     run_peer.py --peer ort|torch|tflite --model NAME|PATH [--batch B] [--threads T]
-                [--repeats R] [--warmup W] [--image-size S]
+                [--repeats R] [--warmup W]
 
   ort    ONNX Runtime (PyPI, /work/main/.venv): all graph optimizations, intra_op_num_threads=T,
          inter_op 1, sequential. NAME is a torchvision architecture exported by export_onnx.py
          into bench/peers/cache/ (exported on first use), or PATH to an .onnx file (batch axis
          must be dynamic for B > 1). For cached exports the logits are checked once against
          PyTorch's ("check_max_abs_diff" in the JSON).
-  torch  PyTorch (Debian python3-torch, /usr/bin/python3): torchvision NAME with random weights,
-         torch.set_num_threads(T), eval(), no_grad().
+  torch  PyTorch (Debian python3-torch, /usr/bin/python3): torchvision NAME with the same random
+         weights as the ONNX export (cache/NAME.pt), torch.set_num_threads(T), eval(), no_grad().
   tflite ai-edge-litert (PyPI, .venv): Interpreter(PATH, num_threads=T) with its default op
          resolver (XNNPACK delegate); random input of the model's input type.
 
@@ -64,11 +64,16 @@ def setup_ort(a):
         path, ref, name = a.model, None, os.path.splitext(os.path.basename(a.model))[0]
     else:
         sys.path.insert(0, HERE)
-        from export_onnx import CACHE, canonical
+        from export_onnx import VERSION, canonical, paths
         name = canonical(a.model)
-        path = os.path.join(CACHE, name + ".onnx")
-        ref = os.path.join(CACHE, name + ".ref.npz")
-        if not (os.path.exists(path) and os.path.exists(ref)):
+        _, path, ref = paths(name)
+        fresh = os.path.exists(path) and os.path.exists(ref)
+        if fresh:
+            try:
+                fresh = int(np.load(ref)["version"]) == VERSION
+            except (KeyError, ValueError, OSError):
+                fresh = False
+        if not fresh:
             subprocess.run([SYS_PY, os.path.join(HERE, "export_onnx.py"), name],
                            check=True, stdout=subprocess.DEVNULL)
     so = ort.SessionOptions()
@@ -96,11 +101,11 @@ def setup_torch(a):
     except ImportError:
         reexec_under(SYS_PY, "torch/torchvision")
     sys.path.insert(0, HERE)
-    from export_onnx import build, canonical
+    from export_onnx import canonical, load
     torch.set_num_threads(a.threads)
     name = canonical(a.model)
-    m = build(name)
-    x = torch.randn(a.batch, 3, a.image_size, a.image_size)
+    m = load(name)
+    x = torch.randn(a.batch, 3, 224, 224)
 
     def run():
         with torch.no_grad():
@@ -148,7 +153,6 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--image-size", type=int, default=224, help="torch input side (default 224)")
     a = ap.parse_args()
     if a.batch < 1 or a.threads < 1 or a.repeats < 1 or a.warmup < 0:
         ap.error("batch, threads and repeats must be >= 1, warmup >= 0")
