@@ -50,8 +50,10 @@ struct tx_qconv {
     int32_t *rmult;        /* [oc] reference multiplier / shift, natural order */
     int *rshift;
     int8_t *wgemm;         /* GEMM: [P][Kp/4][NR][4] */
-    int16_t *wdw;          /* DW: [cblocks][pairs][2][32] int16 (w - w_zp), permuted */
-    int dw_pairs, dw_cblocks;
+    int16_t *wdw;          /* DW: [cblocks][kh][units][2][32] int16 (w - w_zp), pairs of
+                              horizontally adjacent taps in the unpack order (dw_pos) */
+    int dw_units, dw_cblocks, dw_we, dw_group;  /* units = ceil(kw/2) per kernel row; we = padded
+                                         columns of a pair row */
     int8_t *wraw;          /* C path: the original weights (bytes) */
     int threads;
     size_t scratch;
@@ -299,7 +301,8 @@ int tx_qconv_pack(tx_qconv **out, const tx_qconv_desc *din, const void *weights,
     p->pad_byte = (uint8_t)(xzp & 0xff);
 
 #ifdef TX_QCONV_VNNI
-    if (d->kind == TX_QCONV_DEPTHWISE && d->depth_multiplier == 1 && d->kh * d->kw <= 62)
+    if (d->kind == TX_QCONV_DEPTHWISE && d->depth_multiplier == 1 && d->kh <= 64 &&
+        d->kh * ((d->kw + 1) / 2) <= 32)
         p->path = PATH_DW;
     else if (d->kind != TX_QCONV_DEPTHWISE) p->path = PATH_GEMM;
     else p->path = PATH_C;
@@ -339,13 +342,14 @@ int tx_qconv_pack(tx_qconv **out, const tx_qconv_desc *din, const void *weights,
         size_t rows = p->direct ? 0 : (size_t)MR_MAX * p->Kp;
         p->scratch = (size_t)p->threads * (((rows + 63) & ~(size_t)63) + 64 * 4);
     } else if (p->path == PATH_DW) {
-        const int T = d->kh * d->kw;
-        p->dw_pairs = (T + 1) / 2;
+        const int U = (d->kw + 1) / 2;
+        p->dw_units = U;
         p->dw_cblocks = (oc + 31) / 32;
+        p->dw_we = (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1 + d->dw;
         const size_t nb = (size_t)p->dw_cblocks * 32;
         p->bias = tx_alloc(nb * sizeof(int32_t));
         p->xscale = tx_alloc(nb * sizeof(float));
-        p->wdw = tx_calloc((size_t)p->dw_cblocks * p->dw_pairs * 64 * sizeof(int16_t));
+        p->wdw = tx_calloc((size_t)p->dw_cblocks * d->kh * U * 64 * sizeof(int16_t));
         if (!p->bias || !p->xscale || !p->wdw) goto oom;
         for (size_t i = 0; i < nb; i++) {
             p->bias[i] = 0;
@@ -353,23 +357,26 @@ int tx_qconv_pack(tx_qconv **out, const tx_qconv_desc *din, const void *weights,
         }
         for (int o = 0; o < oc; o++) {
             int cb = o / 32, pos = dw_pos(o % 32);
-            int half = pos / 16, lane4 = pos % 16; /* int32 lane within lo or hi */
+            int half = pos / 16, lane = pos % 16; /* int32 lane within lo or hi */
             int64_t colsum = 0;
-            for (int tp = 0; tp < T; tp++) {
-                int w = wval(weights, (int64_t)tp * oc + o, d->wtype) - d->w_zp;
-                colsum += w;
-                int pair = tp / 2, which = tp % 2;
-                p->wdw[(((size_t)cb * p->dw_pairs + pair) * 2 + half) * 32 + lane4 * 2 + which] =
-                    (int16_t)w;
-            }
+            for (int ky = 0; ky < d->kh; ky++)
+                for (int kx = 0; kx < d->kw; kx++) {
+                    int w = wval(weights, ((int64_t)ky * d->kw + kx) * oc + o, d->wtype) - d->w_zp;
+                    colsum += w;
+                    p->wdw[((((size_t)cb * d->kh + ky) * U + kx / 2) * 2 + half) * 32 + lane * 2 +
+                           kx % 2] = (int16_t)w;
+                }
             p->bias[(size_t)cb * 32 + pos] =
                 (int32_t)(uint32_t)(uint64_t)((bias ? bias[o] : 0) - (int64_t)xzp * colsum);
             p->xscale[(size_t)cb * 32 + pos] = xnn_scale_of(d, o);
         }
-        /* per thread: a row of input zero points (padding taps read channels c0 .. c0+31),
-         * the tap pointers of one output row, 32 int32 */
-        size_t per = (((size_t)p->dw_cblocks * 32 + 63) & ~(size_t)63) +
-                     (size_t)d->ow * (T + (T & 1)) * sizeof(void *) + 32 * sizeof(int32_t);
+        /* per thread: kh cached pair rows of a group of blocks + a zero-point pair row +
+         * 32 int32 */
+        size_t rowb = (size_t)p->dw_we * 64 * sizeof(int16_t);
+        p->dw_group = (int)((24 * 1024) / ((size_t)d->kh * rowb));
+        if (p->dw_group < 1) p->dw_group = 1;
+        if (p->dw_group > p->dw_cblocks) p->dw_group = p->dw_cblocks;
+        size_t per = ((size_t)d->kh * p->dw_group + 1) * rowb + 32 * sizeof(int32_t);
         p->scratch = (size_t)p->threads * ((per + 63) & ~(size_t)63);
     } else {
         size_t wbytes = d->kind == TX_QCONV_DEPTHWISE ? (size_t)d->kh * d->kw * oc
@@ -674,41 +681,75 @@ static void run_gemm(const tx_qconv *p, uint8_t *y, const uint8_t *x, int n, uin
 
 /* ---- AVX-512 depthwise ------------------------------------------------------------------------ */
 
-/* One 32-channel block of one output pixel: PAIRS pairs of taps (constant when inlined). */
-#define TX_DW_LOAD(ptr, full, lm, s8)                                                          \
-    ((s8) ? _mm512_cvtepi8_epi16((full) ? _mm256_loadu_si256((const __m256i *)(ptr))            \
-                                        : _mm256_maskz_loadu_epi8((lm), (ptr)))                 \
-          : _mm512_cvtepu8_epi16((full) ? _mm256_loadu_si256((const __m256i *)(ptr))            \
-                                        : _mm256_maskz_loadu_epi8((lm), (ptr))))
+/* ---- AVX-512 depthwise ------------------------------------------------------------------------
+ * Depth multiplier 1. A "pair row" of input row iy and 32-channel block cb holds, for every
+ * padded column e = ix + pad_l (0 <= e < dw_we), the int16 pairs (x[ix][c], x[ix + dw][c])
+ * in the order _mm512_unpacklo/hi_epi16 leave them: 2 zmm per column, padding columns
+ * hold the input zero point. Taps (kx = 2u, 2u + 1) of output column ox then are one
+ * vpdpwssd each half on column ox*sw + 2u*dw (an odd last tap has a zero partner weight).
+ * Pair rows are built once per (input row, block) and cached per thread for the kh output
+ * rows that read them: the only widening/shuffling happens there. */
 
+static int gcd_int(int a, int b) { return b ? gcd_int(b, a % b) : a; }
+
+static void dw_build_row(const tx_qconv *p, int16_t *dst, const uint8_t *xrow, int cb) {
+    const tx_qconv_desc *d = &p->d;
+    const int C = d->oc, c0 = cb * 32, left = C - c0, we = p->dw_we;
+    /* the compute reads columns ox*sw + 2u*dw only: multiples of gcd(sw, 2 dw) */
+    const int estep = gcd_int(d->sw, 2 * d->dw);
+    const __mmask32 lm = left >= 32 ? 0xffffffffu : ((1u << left) - 1);
+    const int s8 = d->type == TX_QT_S8;
+    const __m256i zb = _mm256_set1_epi8((char)(d->in.zero_point & 0xff));
+    for (int e = 0; e < we; e += estep) {
+        const int ia = e - d->pad_l, ib = ia + d->dw;
+        __m256i ra = ia >= 0 && ia < d->w ? _mm256_maskz_loadu_epi8(lm, xrow + (size_t)ia * C + c0) : zb;
+        __m256i rb = ib >= 0 && ib < d->w ? _mm256_maskz_loadu_epi8(lm, xrow + (size_t)ib * C + c0) : zb;
+        __m512i va = s8 ? _mm512_cvtepi8_epi16(ra) : _mm512_cvtepu8_epi16(ra);
+        __m512i vb = s8 ? _mm512_cvtepi8_epi16(rb) : _mm512_cvtepu8_epi16(rb);
+        _mm512_storeu_si512((void *)(dst + (size_t)e * 64), _mm512_unpacklo_epi16(va, vb));
+        _mm512_storeu_si512((void *)(dst + (size_t)e * 64 + 32), _mm512_unpackhi_epi16(va, vb));
+    }
+}
+
+static void dw_zero_row(const tx_qconv *p, int16_t *dst) {
+    const tx_qconv_desc *d = &p->d;
+    const int16_t z = (int16_t)(d->type == TX_QT_S8 ? (int8_t)d->in.zero_point : d->in.zero_point);
+    for (size_t i = 0; i < (size_t)p->dw_we * 64; i++) dst[i] = z;
+}
+
+/* One output row, one block: rows[ky] are the pair rows (block-local). */
 static inline __attribute__((always_inline)) void
-dw_row_block(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps, int T1, int ow, int cb,
-             const int PAIRS, const int s8, int32_t *tmp) {
+dw_compute(const tx_qconv *p, uint8_t *yrow, const int16_t *const *rows, int cb, const int KH,
+           const int U, int32_t *tmp) {
     const tx_qconv_desc *d = &p->d;
     const int C = d->oc, c0 = cb * 32, left = C - c0, full = left >= 32;
     const __mmask32 lm = full ? 0xffffffffu : ((1u << left) - 1);
-    const int zp = d->out.zero_point;
-    const int16_t *wbk = p->wdw + (size_t)cb * PAIRS * 64;
-    __m512i wlo[32], whi[32];
+    const int zp = d->out.zero_point, sw = d->sw, step = 2 * d->dw;
+    const int16_t *wbk = p->wdw + (size_t)cb * KH * U * 64;
+    __m512i wv[2 * 32];
 #pragma GCC unroll 32
-    for (int pi = 0; pi < PAIRS; pi++) {
-        wlo[pi] = _mm512_loadu_si512((const void *)(wbk + pi * 64));
-        whi[pi] = _mm512_loadu_si512((const void *)(wbk + pi * 64 + 32));
+    for (int i = 0; i < KH * U; i++) {
+        wv[2 * i] = _mm512_loadu_si512((const void *)(wbk + i * 64));
+        wv[2 * i + 1] = _mm512_loadu_si512((const void *)(wbk + i * 64 + 32));
     }
     const __m512i b_lo = _mm512_loadu_si512((const void *)(p->bias + c0));
     const __m512i b_hi = _mm512_loadu_si512((const void *)(p->bias + c0 + 16));
     const __m512 s_lo = _mm512_loadu_ps(p->xscale + c0), s_hi = _mm512_loadu_ps(p->xscale + c0 + 16);
     const __m512 flo = _mm512_set1_ps((float)(p->qmin - zp)), fhi = _mm512_set1_ps((float)(p->qmax - zp));
     const __m512i vzp = _mm512_set1_epi16((short)zp);
-    for (int ox = 0; ox < ow; ox++) {
-        const uint8_t *const *tp = taps + (size_t)ox * T1;
+    for (int ox = 0; ox < d->ow; ox++) {
         __m512i acc_lo = b_lo, acc_hi = b_hi;
-#pragma GCC unroll 32
-        for (int pi = 0; pi < PAIRS; pi++) {
-            __m512i va = TX_DW_LOAD(tp[2 * pi] + c0, full, lm, s8);
-            __m512i vb = TX_DW_LOAD(tp[2 * pi + 1] + c0, full, lm, s8);
-            acc_lo = _mm512_dpwssd_epi32(acc_lo, _mm512_unpacklo_epi16(va, vb), wlo[pi]);
-            acc_hi = _mm512_dpwssd_epi32(acc_hi, _mm512_unpackhi_epi16(va, vb), whi[pi]);
+        const size_t e0 = (size_t)ox * sw;
+#pragma GCC unroll 8
+        for (int ky = 0; ky < KH; ky++) {
+            const int16_t *r = rows[ky] + e0 * 64;
+#pragma GCC unroll 8
+            for (int u = 0; u < U; u++) {
+                const int16_t *c = r + (size_t)u * step * 64;
+                acc_lo = _mm512_dpwssd_epi32(acc_lo, _mm512_loadu_si512((const void *)c), wv[2 * (ky * U + u)]);
+                acc_hi = _mm512_dpwssd_epi32(acc_hi, _mm512_loadu_si512((const void *)(c + 32)),
+                                             wv[2 * (ky * U + u) + 1]);
+            }
         }
         uint8_t *yo = yrow + (size_t)ox * C + c0;
         if (d->mode == TX_QMODE_XNNPACK) {
@@ -733,77 +774,86 @@ dw_row_block(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps, int T
     }
 }
 
-static void dw_row_block_3x3_u8(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps,
-                                int T1, int ow, int cb, int32_t *tmp) {
-    dw_row_block(p, yrow, taps, T1, ow, cb, 5, 0, tmp);
+static void dw_compute_3x3(const tx_qconv *p, uint8_t *yrow, const int16_t *const *rows, int cb,
+                           int32_t *tmp) {
+    dw_compute(p, yrow, rows, cb, 3, 2, tmp);
 }
-static void dw_row_block_3x3_s8(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps,
-                                int T1, int ow, int cb, int32_t *tmp) {
-    dw_row_block(p, yrow, taps, T1, ow, cb, 5, 1, tmp);
-}
-static void dw_row_block_any(const tx_qconv *p, uint8_t *yrow, const uint8_t *const *taps,
-                             int T1, int ow, int cb, int32_t *tmp) {
-    /* weights from memory: PAIRS up to 31; the register arrays above are only a hint */
-    if (p->d.type == TX_QT_S8) dw_row_block(p, yrow, taps, T1, ow, cb, p->dw_pairs, 1, tmp);
-    else dw_row_block(p, yrow, taps, T1, ow, cb, p->dw_pairs, 0, tmp);
+static void dw_compute_any(const tx_qconv *p, uint8_t *yrow, const int16_t *const *rows, int cb,
+                           int32_t *tmp) {
+    dw_compute(p, yrow, rows, cb, p->d.kh, p->dw_units, tmp); /* kh * units <= 32 (pack) */
 }
 
-/* Depthwise, depth multiplier 1. Work items: (output row, group of channel blocks). The
- * tap pointers of every pixel of the row (input pixel, or a row of input zero points for
- * padding) are computed once; then each 32-channel block sweeps the row with its weights
- * in registers. */
 static void run_dw(const tx_qconv *p, uint8_t *y, const uint8_t *x, int n, uint8_t *scratch) {
     const tx_qconv_desc *d = &p->d;
-    const int C = d->oc, CB = p->dw_cblocks, T = d->kh * d->kw, T1 = T + (T & 1);
+    const int C = d->oc, CB = p->dw_cblocks, KH = d->kh;
     const int64_t rows = (int64_t)n * d->oh;
     int nt = p->threads;
 #ifdef _OPENMP
     if (nt > omp_get_max_threads()) nt = omp_get_max_threads();
 #endif
-    int cgroups = 1; /* split channels too when there are few rows (7x7 layers) */
-    while (rows * cgroups < 8 * (int64_t)nt && cgroups * 2 <= CB) cgroups *= 2;
-    const int64_t items = rows * cgroups;
+    /* items: (group of blocks, output row), group-major: a thread sweeps consecutive rows
+     * of one group; a group is as many blocks as keep its kh cached pair rows in ~24 KB
+     * (L1), at least one */
+    const int GB = p->dw_group;
+    const int NG = (CB + GB - 1) / GB;
+    const int64_t items = rows * NG;
     if (items < nt) nt = (int)(items > 0 ? items : 1);
     const size_t per = p->scratch / (size_t)p->threads;
-    const size_t zbytes = ((size_t)CB * 32 + 63) & ~(size_t)63;
-    void (*blk)(const tx_qconv *, uint8_t *, const uint8_t *const *, int, int, int, int32_t *) =
-        p->dw_pairs == 5 ? (d->type == TX_QT_S8 ? dw_row_block_3x3_s8 : dw_row_block_3x3_u8)
-                         : dw_row_block_any;
+    const size_t rowel = (size_t)p->dw_we * 64; /* int16 per (row, block) */
+    void (*compute)(const tx_qconv *, uint8_t *, const int16_t *const *, int, int32_t *) =
+        KH == 3 && p->dw_units == 2 ? dw_compute_3x3 : dw_compute_any;
 #pragma omp parallel num_threads(nt)
     {
         int tid = 0;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        uint8_t *zrow = scratch + (size_t)tid * per;
-        const uint8_t **taps = (const uint8_t **)(void *)(zrow + zbytes);
-        int32_t *tmp = (int32_t *)(void *)(zrow + zbytes + (size_t)d->ow * T1 * sizeof(void *));
-        memset(zrow, d->in.zero_point & 0xff, zbytes);
+        int16_t *base = (int16_t *)(void *)(scratch + (size_t)tid * per);
+        int16_t *zero = base + (size_t)KH * GB * rowel;   /* zero points, any block */
+        int32_t *tmp = (int32_t *)(void *)(zero + rowel);
+        int64_t tag_row[64];                              /* KH cache slots: (image, iy) */
+        int tag_grp[64];
+        for (int s = 0; s < KH; s++) tag_row[s] = -1, tag_grp[s] = -1;
+        dw_zero_row(p, zero);
         const int64_t i0 = items * tid / nt, i1 = items * (tid + 1) / nt;
-        int64_t cur_row = -1;
         for (int64_t it = i0; it < i1; it++) {
-            const int64_t row = it / cgroups;
-            const int grp = (int)(it % cgroups);
-            const int cb0 = (int)((int64_t)CB * grp / cgroups), cb1 = (int)((int64_t)CB * (grp + 1) / cgroups);
+            const int grp = (int)(it / rows);
+            const int64_t row = it % rows;
+            const int cb0 = grp * GB, cb1 = cb0 + GB < CB ? cb0 + GB : CB;
             const int b = (int)(row / d->oh), oy = (int)(row % d->oh);
-            if (row != cur_row) {
-                cur_row = row;
-                for (int ky = 0; ky < d->kh; ky++) {
-                    int iy = oy * d->sh - d->pad_t + ky * d->dh;
-                    int rowok = iy >= 0 && iy < d->h;
-                    const uint8_t *xr = rowok ? x + ((size_t)b * d->h + iy) * d->w * C : zrow;
-                    for (int ox = 0; ox < d->ow; ox++) {
-                        int ix = ox * d->sw - d->pad_l;
-                        const uint8_t **tp = taps + (size_t)ox * T1 + ky * d->kw;
-                        for (int kx = 0; kx < d->kw; kx++, ix += d->dw)
-                            tp[kx] = (rowok && ix >= 0 && ix < d->w) ? xr + (size_t)ix * C : zrow;
-                    }
-                }
-                if (T & 1)
-                    for (int ox = 0; ox < d->ow; ox++) taps[(size_t)ox * T1 + T] = zrow;
+            int slot_of[64];
+            int64_t need[64];
+            for (int ky = 0; ky < KH; ky++) {
+                int iy = oy * d->sh - d->pad_t + ky * d->dh;
+                need[ky] = iy >= 0 && iy < d->h ? (int64_t)b * d->h + iy : -1;
             }
-            uint8_t *yrow = y + ((size_t)row * d->ow) * C;
-            for (int cb = cb0; cb < cb1; cb++) blk(p, yrow, taps, T1, d->ow, cb, tmp);
+            for (int ky = 0; ky < KH; ky++) { /* cached? */
+                slot_of[ky] = -1;
+                if (need[ky] < 0) continue;
+                for (int s = 0; s < KH; s++)
+                    if (tag_row[s] == need[ky] && tag_grp[s] == grp) slot_of[ky] = s;
+            }
+            for (int ky = 0; ky < KH; ky++) { /* build the missing ones in free slots */
+                if (need[ky] < 0 || slot_of[ky] >= 0) continue;
+                int s = 0;
+                for (;; s++) {
+                    int used = 0;
+                    for (int k2 = 0; k2 < KH; k2++) used |= slot_of[k2] == s;
+                    if (!used) break;
+                }
+                slot_of[ky] = s;
+                tag_row[s] = need[ky];
+                tag_grp[s] = grp;
+                for (int cb = cb0; cb < cb1; cb++)
+                    dw_build_row(p, base + ((size_t)s * GB + cb - cb0) * rowel,
+                                 x + (size_t)need[ky] * d->w * C, cb);
+            }
+            for (int cb = cb0; cb < cb1; cb++) {
+                const int16_t *rp[64];
+                for (int ky = 0; ky < KH; ky++)
+                    rp[ky] = slot_of[ky] < 0 ? zero : base + ((size_t)slot_of[ky] * GB + cb - cb0) * rowel;
+                compute(p, y + ((size_t)row * d->ow) * C, rp, cb, tmp);
+            }
         }
     }
 }
