@@ -3,15 +3,20 @@
  * Paths (chosen once, at pack time):
  *   GEMM    CONV and FC: C[m, o] = sum_k A[m, k] * B[k, o] with A the input pixels (1x1
  *           convolutions without padding read the input rows directly; others build
- *           im2col rows per tile) and B the packed weights. AVX-512 VNNI micro-kernels
- *           (vpdpbusd) for MR rows x NB panels of 16 output channels.
- *   DW      DEPTHWISE with depth multiplier 1: direct loop over output pixels, 32
- *           channels at a time, pairs of taps as int16 (vpdpwssd), tap pointers to the
- *           input or to a vector of input zero points (padding).
- *   C       everything else, and every path when the compiler does not target AVX-512
- *           VNNI+BW: portable C computing the same int32 accumulators.
+ *           im2col rows per tile) and B the packed weights ([panel][k/4][16][4] int8).
+ *           AVX-512 VNNI micro-kernels (vpdpbusd) for MR rows x NB panels of 16 output
+ *           channels (NB=4/MR=6, 3/8, 2/12, 1/12; accumulators stay in registers), the
+ *           requantization in the epilogue. Work items (row tile, panel group) are split
+ *           into contiguous ranges per thread.
+ *   DW      DEPTHWISE with depth multiplier 1: "pair rows" (int16 pairs of horizontally
+ *           adjacent input pixels, built once per input row and 32-channel block and
+ *           cached per thread), so the inner loop is loads + vpdpwssd; see run_dw.
+ *   C       everything else (depth multiplier > 1, huge kernels), and every path when the
+ *           compiler does not target AVX-512 VNNI+BW+VL: portable C computing the same
+ *           int32 accumulators.
  * All paths requantize with the same per-channel arithmetic (quant.h), so they agree bit
- * for bit with each other and with tx_qconv_ref.
+ * for bit with each other and with tx_qconv_ref. Accumulators wrap modulo 2^32 in every
+ * path (as TFLite's int32 would), so even absurdly long reductions agree.
  */
 #include "ops/quant.h"
 
@@ -665,7 +670,7 @@ static void run_gemm(const tx_qconv *p, uint8_t *y, const uint8_t *x, int n, uin
                         im2col_row(p, row, x, b, oy, ox);
                         t.rows[r] = row;
                     }
-                    t.rsum[r] = p->rs_coef ? p->rs_coef * byte_sum(t.rows[r], p->K) : 0;
+                    t.rsum[r] = (int32_t)((uint32_t)p->rs_coef * (uint32_t)byte_sum(t.rows[r], p->K));
                     if (++ox == d->ow) {
                         ox = 0;
                         if (++oy == d->oh) oy = 0, b++;

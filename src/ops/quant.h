@@ -110,11 +110,11 @@
  * per int32 lane). uint8 weights are stored as w - 128 and the per-pixel input sum
  * corrects for it: sum x*(w - w_zp) = sum x*(w-128) + (128 - w_zp) * sum x. int8
  * activations are flipped to unsigned (x ^ 0x80) and 128*sum(w) goes into the bias.
- * Depthwise convolutions run a direct channel-vectorized loop (int16 pairs of taps,
- * vpdpwssd). Without __AVX512VNNI__ (+ AVX512BW) every fast entry point falls back to
- * portable C that computes the same integers. Threads: OpenMP, static schedules; every
- * output element is computed by exactly one thread, so results never depend on the
- * thread count.
+ * Depthwise convolutions run a direct channel-vectorized loop over int16 pairs of
+ * horizontally adjacent input pixels (vpdpwssd). Without __AVX512VNNI__ (+ AVX512BW/VL)
+ * every fast entry point falls back to portable C that computes the same integers.
+ * Threads: OpenMP, static contiguous ranges of work items; every output element is
+ * computed by exactly one thread, so results never depend on the thread count.
  */
 #ifndef TX_QUANT_H
 #define TX_QUANT_H
