@@ -249,14 +249,17 @@ def conv_like(name, kind, t, wt, shape, oc, k=(1, 1), stride=(1, 1), dil=(1, 1),
     add_case(name, "conv", params, tensors, buf, [(0, x.reshape(xshape))], 2)
 
 
-def binary(name, opname, t, shape, act="none"):
-    sa, za = rand_scale(0.01, 0.1), rand_zp(t, 60)
+def binary(name, opname, t, shape, act="none", a_scale=None):
+    sa, za = a_scale or rand_scale(0.01, 0.1), rand_zp(t, 60)
     sb, zb = rand_scale(0.01, 0.1), rand_zp(t, 60)
     a, b = rand_q(t, shape), rand_q(t, shape)
     ra, rb = sa * (a.astype(np.float64) - za), sb * (b.astype(np.float64) - zb)
     real = ra + rb if opname == "ADD" else ra * rb
     lo, hi = np.percentile(real, 1), np.percentile(real, 99)
     so, zo = out_quant(t, lo, hi)
+    if a_scale:  # a scale ratio outside XNNPACK's range: TFLite's own kernel runs
+        so = float(np.float32(a_scale / 300.0)) if opname == "ADD" else \
+            float(np.float32(a_scale * sb / 300.0))
     tens = [T("a", fbt(t), list(shape), **q8(sa, za)), T("b", fbt(t), list(shape), **q8(sb, zb)),
             T("y", fbt(t), list(shape), **q8(so, zo))]
     buf = fb.write_model(tens, [(opname, [0, 1], [2], [(0, "b", ACT[act])], {})], [0, 1], [2])
@@ -407,6 +410,9 @@ def build():
     conv_like("dw_s8_3x3", "dw", "s8", "s8", (1, 8, 8, 48), 0, k=(3, 3), per_channel=True, act="relu6")
     conv_like("dw_s8_3x3_s2", "dw", "s8", "s8", (1, 9, 10, 20), 0, k=(3, 3), stride=(2, 2),
               per_channel=True, act="none")
+    conv_like("dw_s8_pertensor", "dw", "s8", "s8", (1, 7, 6, 36), 0, k=(3, 3), per_channel=False,
+              act="relu")
+    conv_like("conv_u8_1x1_s2", "conv", "u8", "u8", (1, 9, 8, 20), 12, stride=(2, 2), act="none")
     # FULLY_CONNECTED
     conv_like("fc_u8", "fc", "u8", "u8", (2, 1, 1, 100), 37, act="none")
     conv_like("fc_u8_wide", "fc", "u8", "u8", (1, 1, 1, 256), 300, act="none")
@@ -416,8 +422,12 @@ def build():
     binary("add_u8", "ADD", "u8", (1, 5, 5, 24))
     binary("add_u8_relu6", "ADD", "u8", (1, 3, 7, 16), "relu6")
     binary("add_s8", "ADD", "s8", (1, 6, 6, 20), "relu")
+    binary("add_u8_ratio", "ADD", "u8", (1, 4, 5, 7), a_scale=0.9)
+    binary("add_s8_ratio", "ADD", "s8", (1, 5, 5, 7), "relu", a_scale=0.9)
     binary("mul_u8", "MUL", "u8", (1, 4, 4, 24))
     binary("mul_s8", "MUL", "s8", (2, 3, 3, 17), "relu6")
+    binary("mul_u8_ratio", "MUL", "u8", (1, 4, 5, 7), a_scale=30.0)
+    binary("mul_s8_ratio", "MUL", "s8", (1, 5, 5, 7), a_scale=30.0)
     # pooling
     pool("avgpool_u8_global", "AVERAGE_POOL_2D", "u8", (1, 7, 7, 40), (7, 7), (1, 1), "valid")
     pool("avgpool_u8_same", "AVERAGE_POOL_2D", "u8", (1, 9, 8, 12), (3, 3), (2, 2), "same", "relu6")

@@ -406,13 +406,15 @@ int tx_qadd_init(tx_qbinary *p, tx_qtype t, tx_qparam a, tx_qparam b, tx_qparam 
     float sa = a.scale / out.scale, sb = b.scale / out.scale;
     if (mode == TX_QMODE_XNNPACK &&
         !(sa >= 1.0f / 1024 && sa < 256.0f && sb >= 1.0f / 1024 && sb < 256.0f)) {
-        /* The delegate refuses this ADD; TFLite's builtin kernel runs the fixed-point
-         * arithmetic of the reference. The clamp stays as TFLite computes it. */
-        p->mode = TX_QMODE_TFLITE_REF;
+        /* The delegate refuses this ADD (input/output scale ratio outside [2^-10, 2^8));
+         * TFLite's optimized builtin kernel runs instead: its NEON code (on x86 through
+         * NEON_2_SSE) on blocks of 8 (uint8) or 16 (int8) elements, the reference
+         * arithmetic on the remainder, and TFLite's own clamp. */
+        p->opt_neon = 1;
         rc = tx_qact_range(&p->qmin, &p->qmax, t, out, act, TX_QMODE_TFLITE_REF, err);
         if (rc) return rc;
     }
-    if (p->mode == TX_QMODE_XNNPACK) {
+    if (p->mode == TX_QMODE_XNNPACK && !p->opt_neon) {
         float mx = sa > sb ? sa : sb;
         uint32_t bits;
         memcpy(&bits, &mx, 4);
@@ -449,13 +451,19 @@ int tx_qmul_init(tx_qbinary *p, tx_qtype t, tx_qparam a, tx_qparam b, tx_qparam 
     float s = prod / out.scale;
     p->x_scale = s;
     tx_quantize_multiplier((double)s, &p->ro_mult, &p->ro_shift);
+    if (mode == TX_QMODE_XNNPACK && !(s >= 1.0f / 65536 && s < 256.0f)) {
+        /* refused by the delegate: TFLite's optimized kernel (NEON blocks, see ADD) */
+        p->opt_neon = 1;
+        rc = tx_qact_range(&p->qmin, &p->qmax, t, out, act, TX_QMODE_TFLITE_REF, err);
+        if (rc) return rc;
+    }
     return TX_OK;
 }
 
 static int binary_one(const tx_qbinary *p, int av, int bv) {
     int v;
     if (p->op == 0) {
-        if (p->mode == TX_QMODE_XNNPACK) {
+        if (p->mode == TX_QMODE_XNNPACK && !p->opt_neon) {
             int32_t acc = (int32_t)((uint32_t)p->x_bias + (uint32_t)(av * p->xa_mult) +
                                     (uint32_t)(bv * p->xb_mult));
             v = (acc >> p->x_shift) + p->o_zp;
@@ -466,7 +474,7 @@ static int binary_one(const tx_qbinary *p, int av, int bv) {
         }
     } else {
         int32_t prod = (av - p->a_zp) * (bv - p->b_zp);
-        if (p->mode == TX_QMODE_XNNPACK) {
+        if (p->mode == TX_QMODE_XNNPACK && !p->opt_neon) {
             float f = (float)prod * p->x_scale;
             v = (int)nearbyintf(f) + p->o_zp;
         } else {
@@ -476,13 +484,57 @@ static int binary_one(const tx_qbinary *p, int av, int bv) {
     return clampi(v, p->qmin, p->qmax);
 }
 
+/* TFLite's optimized ADD / MUL, NEON block (uint8: AddElementwise, MulElementwise; int8:
+ * AddElementwiseInt8, MulElementwise). ADD: 
+ * the input rescale shifts right by truncation (uint8) or is folded into the left shift
+ * (int8), the result is narrowed to int16 by truncation before the output offset. MUL:
+ * the result is narrowed to int16 with saturation, the offset added with wraparound. */
+static int add_neon_one(const tx_qbinary *p, int av, int bv) {
+    int32_t x1 = av - p->a_zp, x2 = bv - p->b_zp;
+    if (p->op == 1) { /* MUL: saturating narrow to int16, wrapping offset add */
+        int32_t v = tx_mbqm(x1 * x2, p->ro_mult, p->ro_shift);
+        int16_t n16 = (int16_t)(v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v);
+        int16_t v16 = (int16_t)(uint16_t)(n16 + p->o_zp);
+        return clampi(clampi(v16, type_min(p->type), type_max(p->type)), p->qmin, p->qmax);
+    }
+    if (p->type == TX_QT_U8) {
+        x1 = tx_srdhm(x1 * (1 << p->r_left_shift), p->ra_mult);
+        x2 = tx_srdhm(x2 * (1 << p->r_left_shift), p->rb_mult);
+        x1 = p->ra_shift < 0 ? x1 >> -p->ra_shift : (int32_t)((uint32_t)x1 << p->ra_shift);
+        x2 = p->rb_shift < 0 ? x2 >> -p->rb_shift : (int32_t)((uint32_t)x2 << p->rb_shift);
+    } else {
+        int l1 = p->r_left_shift + p->ra_shift, l2 = p->r_left_shift + p->rb_shift;
+        x1 = l1 >= 0 ? (int32_t)((uint32_t)x1 << l1) : x1 >> -l1;
+        x2 = l2 >= 0 ? (int32_t)((uint32_t)x2 << l2) : x2 >> -l2;
+        x1 = tx_srdhm(x1, p->ra_mult);
+        x2 = tx_srdhm(x2, p->rb_mult);
+    }
+    int32_t s = (int32_t)((uint32_t)x1 + (uint32_t)x2);
+    s = tx_srdhm(s, p->ro_mult);
+    s = tx_rdbpot(s, -p->ro_shift);
+    int16_t n16 = (int16_t)(uint16_t)(uint32_t)s;
+    int16_t v16 = (int16_t)(uint16_t)(n16 + p->o_zp);
+    int v = clampi(v16, type_min(p->type), type_max(p->type));
+    return clampi(v, p->qmin, p->qmax);
+}
+
 void tx_qbinary_ref(const tx_qbinary *p, void *y, const void *a, const void *b, int64_t n) {
-    for (int64_t i = 0; i < n; i++)
+    int64_t i = 0;
+    if (p->opt_neon) {
+        const int64_t blk = p->type == TX_QT_U8 ? 8 : 16, nb = n - n % blk;
+        for (; i < nb; i++)
+            store8(y, i, add_neon_one(p, load8(a, i, p->type), load8(b, i, p->type)));
+    }
+    for (; i < n; i++)
         store8(y, i, binary_one(p, load8(a, i, p->type), load8(b, i, p->type)));
 }
 
 void tx_qbinary_run(const tx_qbinary *p, void *y, const void *a, const void *b, int64_t n) {
     int64_t i = 0;
+    if (p->opt_neon) {
+        tx_qbinary_ref(p, y, a, b, n);
+        return;
+    }
 #ifdef TX_Q_AVX512
     if (p->mode == TX_QMODE_XNNPACK) {
         const uint8_t *pa = a, *pb = b;

@@ -53,6 +53,10 @@
  *     ma = lrintf(sa * 2^shift), mb likewise (both < 2^21),
  *     y = clamp(((2^(shift-1) + (a - a_zp)*ma + (b - b_zp)*mb) >> shift) + o_zp)
  *     (arithmetic shift: round half up). Activation range as XNNPACK above.
+ *     When a ratio lies outside [2^-10, 2^8] the delegate refuses the ADD and TFLite's
+ *     optimized kernel runs: its NEON code on blocks of 8 (uint8) / 16 (int8) elements
+ *     (SSE-emulated on x86; truncating shifts, int16 narrowing) and the reference
+ *     arithmetic on the remaining elements; tx_qadd_init reproduces that.
  * ADD, reference: left_shift 20, twice_max = 2*max(a_scale, b_scale),
  *     (ma, sa) = QM(a_scale / twice_max), (mb, sb) likewise,
  *     (mo, so) = QM(twice_max / (2^20 * o_scale)),
@@ -61,7 +65,9 @@
  * MUL, XNNPACK: s = fl(fl(a_scale*b_scale)/o_scale);
  *     y = clamp(rne(fl(float((a-a_zp)*(b-b_zp)) * s)) + o_zp).
  * MUL, reference: real = double(fl(fl(a_scale*b_scale)/o_scale)),
- *     y = clamp(MBQM((a-a_zp)*(b-b_zp), QM(real)) + o_zp).
+ *     y = clamp(MBQM((a-a_zp)*(b-b_zp), QM(real)) + o_zp). XNNPACK mode with s outside
+ *     [2^-16, 2^8): the delegate refuses and TFLite's optimized (NEON) kernel runs, which
+ *     saturates the product term to int16 before adding the zero point (blocks of 8/16).
  * AVERAGE_POOL_2D (both modes: XNNPACK does not take quantized average pooling):
  *     sum of the raw values inside the window (padding excluded, count = valid taps),
  *     uint8: (sum + count/2) / count; int8: sum > 0 ? (sum + count/2)/count
@@ -234,6 +240,7 @@ void tx_dequantize(float *y, const void *x, int64_t n, tx_qtype t, tx_qparam in)
 typedef struct tx_qbinary {
     int op;             /* 0 add, 1 mul */
     int type, mode;
+    int opt_neon;       /* ADD the delegate refuses: TFLite's optimized kernel (see qops.c) */
     int32_t a_zp, b_zp, o_zp, qmin, qmax;
     /* XNNPACK add */
     int32_t xa_mult, xb_mult, x_bias;
