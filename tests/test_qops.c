@@ -674,6 +674,45 @@ static void lut_vs_direct(void) {
     }
 }
 
+/* Pooling and MEAN on many channels (the kernels work in chunks of channels) against the
+ * same kernels run on one channel at a time. */
+static void pool_mean_wide(void) {
+    for (int t = 0; t < 2; t++) {
+        const int C = 600, H = 5, W = 6;
+        uint8_t *x = xmalloc((size_t)H * W * C), *x1 = xmalloc((size_t)H * W);
+        uint8_t *y = xmalloc((size_t)H * W * C), *y1 = xmalloc((size_t)H * W);
+        fill_rand8(x, (size_t)H * W * C);
+        tx_pool_shape s = {.n = 1, .h = H, .w = W, .c = C, .kh = 3, .kw = 3, .sh = 2, .sw = 2,
+                           .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1};
+        tx_err err = {0};
+        CHECK_OK(tx_pool_shape_init(&s, &err), &err);
+        tx_pool_shape s1 = s;
+        s1.c = 1;
+        tx_qmean m;
+        CHECK_OK(tx_qmean_init(&m, t, (tx_qparam){0.05f, t ? -3 : 120}, (tx_qparam){0.02f, t ? 5 : 100},
+                               H * W, t == 0 ? TX_QMODE_XNNPACK : TX_QMODE_TFLITE_REF, &err), &err);
+        long bad = 0;
+        for (int pass = 0; pass < 3; pass++) {
+            if (pass == 0) tx_qavgpool(y, x, &s, t, t ? -128 : 0, t ? 127 : 255);
+            else if (pass == 1) tx_qmaxpool(y, x, &s, t, t ? -100 : 3, t ? 100 : 250);
+            else tx_qmean_run(&m, y, x, 1, C);
+            for (int ch = 0; ch < C; ch++) {
+                for (int i = 0; i < H * W; i++) x1[i] = x[(size_t)i * C + ch];
+                if (pass == 0) tx_qavgpool(y1, x1, &s1, t, t ? -128 : 0, t ? 127 : 255);
+                else if (pass == 1) tx_qmaxpool(y1, x1, &s1, t, t ? -100 : 3, t ? 100 : 250);
+                else tx_qmean_run(&m, y1, x1, 1, 1);
+                int no = pass == 2 ? 1 : s.oh * s.ow;
+                for (int i = 0; i < no; i++) bad += y1[i] != y[(size_t)i * C + ch];
+            }
+        }
+        CHECK(bad == 0, "%ld values differ between %d channels at once and one at a time", bad, C);
+        tx_free(x);
+        tx_free(x1);
+        tx_free(y);
+        tx_free(y1);
+    }
+}
+
 /* Fixed point helpers against an independent evaluation with 128-bit integers. */
 static void fixed_point(void) {
     int32_t m;
@@ -793,6 +832,7 @@ int main(void) {
     RUN(conv_large_fast_vs_ref);
     RUN(binary_fast_vs_ref);
     RUN(lut_vs_direct);
+    RUN(pool_mean_wide);
     RUN(fixed_point);
     RUN(errors);
     RUN(summary);

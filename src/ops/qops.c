@@ -586,9 +586,8 @@ void tx_qbinary_run(const tx_qbinary *p, void *y, const void *a, const void *b, 
 
 void tx_qavgpool(void *y, const void *x, const tx_pool_shape *s, tx_qtype t, int qmin,
                  int qmax) {
-    const int c = s->c;
-    int32_t *acc = malloc((size_t)(c > 0 ? c : 1) * sizeof *acc);
-    if (!acc) return; /* only with c in the billions; shapes are validated earlier */
+    enum { CH = 256 };
+    int32_t acc[CH]; /* channel chunks: no allocation */
     for (int b = 0; b < s->n; b++)
         for (int oy = 0; oy < s->oh; oy++)
             for (int ox = 0; ox < s->ow; ox++) {
@@ -597,29 +596,31 @@ void tx_qavgpool(void *y, const void *x, const tx_pool_shape *s, tx_qtype t, int
                 int fy1 = s->kh < s->h - iy0 ? s->kh : s->h - iy0;
                 int fx1 = s->kw < s->w - ix0 ? s->kw : s->w - ix0;
                 int count = (fy1 - fy0) * (fx1 - fx0);
-                memset(acc, 0, (size_t)c * sizeof *acc);
-                for (int fy = fy0; fy < fy1; fy++)
-                    for (int fx = fx0; fx < fx1; fx++) {
-                        int64_t base = (((int64_t)b * s->h + iy0 + fy) * s->w + ix0 + fx) * c;
-                        if (t == TX_QT_U8) {
-                            const uint8_t *xp = (const uint8_t *)x + base;
-                            for (int ch = 0; ch < c; ch++) acc[ch] += xp[ch];
-                        } else {
-                            const int8_t *xp = (const int8_t *)x + base;
-                            for (int ch = 0; ch < c; ch++) acc[ch] += xp[ch];
+                int64_t ob = (((int64_t)b * s->oh + oy) * s->ow + ox) * s->c;
+                for (int c0 = 0; c0 < s->c; c0 += CH) {
+                    const int nc = s->c - c0 < CH ? s->c - c0 : CH;
+                    memset(acc, 0, sizeof acc);
+                    for (int fy = fy0; fy < fy1; fy++)
+                        for (int fx = fx0; fx < fx1; fx++) {
+                            int64_t base = (((int64_t)b * s->h + iy0 + fy) * s->w + ix0 + fx) * s->c + c0;
+                            if (t == TX_QT_U8) {
+                                const uint8_t *xp = (const uint8_t *)x + base;
+                                for (int ch = 0; ch < nc; ch++) acc[ch] += xp[ch];
+                            } else {
+                                const int8_t *xp = (const int8_t *)x + base;
+                                for (int ch = 0; ch < nc; ch++) acc[ch] += xp[ch];
+                            }
                         }
+                    for (int ch = 0; ch < nc; ch++) {
+                        int v;
+                        if (count <= 0) v = 0;
+                        else if (t == TX_QT_U8) v = (acc[ch] + count / 2) / count;
+                        else v = acc[ch] > 0 ? (acc[ch] + count / 2) / count
+                                             : (acc[ch] - count / 2) / count;
+                        store8(y, ob + c0 + ch, clampi(v, qmin, qmax));
                     }
-                int64_t ob = (((int64_t)b * s->oh + oy) * s->ow + ox) * c;
-                for (int ch = 0; ch < c; ch++) {
-                    int v;
-                    if (count <= 0) v = 0;
-                    else if (t == TX_QT_U8) v = (acc[ch] + count / 2) / count;
-                    else v = acc[ch] > 0 ? (acc[ch] + count / 2) / count
-                                         : (acc[ch] - count / 2) / count;
-                    store8(y, ob + ch, clampi(v, qmin, qmax));
                 }
             }
-    free(acc);
 }
 
 void tx_qmaxpool(void *y, const void *x, const tx_pool_shape *s, tx_qtype t, int qmin,
@@ -678,38 +679,40 @@ int tx_qmean_init(tx_qmean *p, tx_qtype t, tx_qparam in, tx_qparam out, int hw,
 }
 
 void tx_qmean_run(const tx_qmean *p, void *y, const void *x, int n, int c) {
+    enum { CH = 256 };
+    int32_t acc[CH]; /* channel chunks: no allocation */
     const int t = p->type, hw = p->hw;
-    int32_t *acc = malloc((size_t)(c > 0 ? c : 1) * sizeof *acc);
-    if (!acc) return;
-    for (int b = 0; b < n; b++) {
-        memset(acc, 0, (size_t)c * sizeof *acc);
-        for (int i = 0; i < hw; i++) {
-            int64_t base = ((int64_t)b * hw + i) * c;
-            if (t == TX_QT_U8) {
-                const uint8_t *xp = (const uint8_t *)x + base;
-                for (int ch = 0; ch < c; ch++) acc[ch] += xp[ch];
-            } else {
-                const int8_t *xp = (const int8_t *)x + base;
-                for (int ch = 0; ch < c; ch++) acc[ch] += xp[ch];
+    for (int b = 0; b < n; b++)
+        for (int c0 = 0; c0 < c; c0 += CH) {
+            const int nc = c - c0 < CH ? c - c0 : CH;
+            memset(acc, 0, sizeof acc);
+            for (int i = 0; i < hw; i++) {
+                int64_t base = ((int64_t)b * hw + i) * c + c0;
+                if (t == TX_QT_U8) {
+                    const uint8_t *xp = (const uint8_t *)x + base;
+                    for (int ch = 0; ch < nc; ch++) acc[ch] += xp[ch];
+                } else {
+                    const int8_t *xp = (const int8_t *)x + base;
+                    for (int ch = 0; ch < nc; ch++) acc[ch] += xp[ch];
+                }
+            }
+            for (int ch = 0; ch < nc; ch++) {
+                int v;
+                if (p->mode == TX_QMODE_XNNPACK) {
+                    float f = (float)acc[ch] * p->x_mult;
+                    f = f + p->x_zp;
+                    f = nearbyintf(f);
+                    f = fmaxf(f, (float)type_min(t));
+                    f = fminf(f, (float)type_max(t));
+                    v = (int)f;
+                } else {
+                    int32_t sum = acc[ch] - p->in_zp * hw;
+                    v = clampi(tx_mbqm(sum, p->r_mult, p->r_shift) + p->out_zp, type_min(t),
+                               type_max(t));
+                }
+                store8(y, (int64_t)b * c + c0 + ch, v);
             }
         }
-        for (int ch = 0; ch < c; ch++) {
-            int v;
-            if (p->mode == TX_QMODE_XNNPACK) {
-                float f = (float)acc[ch] * p->x_mult;
-                f = f + p->x_zp;
-                f = nearbyintf(f);
-                f = fmaxf(f, (float)type_min(t));
-                f = fminf(f, (float)type_max(t));
-                v = (int)f;
-            } else {
-                int32_t sum = acc[ch] - p->in_zp * hw;
-                v = clampi(tx_mbqm(sum, p->r_mult, p->r_shift) + p->out_zp, type_min(t), type_max(t));
-            }
-            store8(y, (int64_t)b * c + ch, v);
-        }
-    }
-    free(acc);
 }
 
 /* ---- SOFTMAX ------------------------------------------------------------------------------ */
