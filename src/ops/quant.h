@@ -12,8 +12,18 @@
  *                      Delegates + reference op resolver, "BUILTIN_REF"): fixed-point
  *                      multiplier + shift with gemmlowp's double rounding.
  *
- * tests/test_qops.c checks every op against outputs of ai-edge-litert in both modes
- * (tests/golden/qops.safetensors, written by tools/golden_tflite_ops.py).
+ * tests/test_qops.c checks every op against outputs of ai-edge-litert 2.3.0 in both modes
+ * (tests/golden/qops.safetensors, written by tools/golden_tflite_ops.py); whole MobileNets
+ * run with these kernels (bench/bench_qconv.c -M) match ai-edge-litert's AUTO and
+ * BUILTIN_REF outputs and ../shared/reference/tflite_top5.csv byte for byte.
+ *
+ * Picking the mode per layer: TX_QMODE_XNNPACK already covers what the delegate refuses
+ * for SOFTMAX, HARD_SWISH, AVERAGE_POOL_2D, CONCATENATION, QUANTIZE and ADD/MUL scale
+ * ratios. Two refusals are the caller's to see: a uint8 DEPTHWISE_CONV_2D whose weights
+ * carry quantized_dimension != 0 (the delegate wants 0; TFLite's optimized uint8
+ * depthwise then runs, which equals the reference: use TX_QMODE_TFLITE_REF for that
+ * layer), and convolutions with in_scale*w_scale/out_scale >= 256 (tx_qconv_desc_init
+ * refuses them with TX_EUNSUP).
  *
  * ---- The arithmetic, op by op --------------------------------------------------------
  *
@@ -23,7 +33,7 @@
  * All float expressions are evaluated in float32 step by step, without FMA contraction
  * (the Makefile's -std=c17 keeps GCC's -ffp-contract=off).
  *
- * Integer accumulator (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED), exact in int32:
+ * Integer accumulator (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED), int32 (wrapping):
  *     acc = bias[c] + sum_taps (x - x_zp) * (w - w_zp)      (padding taps contribute 0)
  *
  * Requantization of acc, XNNPACK (fp32):
@@ -53,7 +63,7 @@
  *     ma = lrintf(sa * 2^shift), mb likewise (both < 2^21),
  *     y = clamp(((2^(shift-1) + (a - a_zp)*ma + (b - b_zp)*mb) >> shift) + o_zp)
  *     (arithmetic shift: round half up). Activation range as XNNPACK above.
- *     When a ratio lies outside [2^-10, 2^8] the delegate refuses the ADD and TFLite's
+ *     When a ratio lies outside [2^-10, 2^8) the delegate refuses the ADD and TFLite's
  *     optimized kernel runs: its NEON code on blocks of 8 (uint8) / 16 (int8) elements
  *     (SSE-emulated on x86; truncating shifts, int16 narrowing) and the reference
  *     arithmetic on the remaining elements; tx_qadd_init reproduces that.
