@@ -165,7 +165,7 @@ def conv_acc(x, xzp, w, wzp, bias, stride, dil, pads, out_hw, depthwise, dm):
 
 
 def conv_like(name, kind, t, wt, shape, oc, k=(1, 1), stride=(1, 1), dil=(1, 1), padding="same",
-              act="none", per_channel=False, dm=1, bias=True):
+              act="none", per_channel=False, dm=1, bias=True, qdim=None):
     n, h, w, c = shape
     in_s, in_zp = rand_scale(0.005, 0.05), rand_zp(t)
     x = rand_q(t, shape)
@@ -213,7 +213,8 @@ def conv_like(name, kind, t, wt, shape, oc, k=(1, 1), stride=(1, 1), dil=(1, 1),
     # tensors
     xshape = [n, c] if kind == "fc" else list(shape)
     yshape = [n, oc] if kind == "fc" else [n, oh, ow, oc]
-    qdim = 3 if kind == "dw" and wt == "s8" else 0
+    if qdim is None:
+        qdim = 3 if kind == "dw" and wt == "s8" else 0
     tens = [T("x", fbt(t), xshape, **q8(in_s, in_zp)),
             T("w", fbt(wt), wshape, data=wq.tobytes(), scale=w_s, zero=[w_zp] * len(w_s), qdim=qdim),
             T("y", fbt(t), yshape, **q8(out_s, out_zp))]
@@ -242,21 +243,27 @@ def conv_like(name, kind, t, wt, shape, oc, k=(1, 1), stride=(1, 1), dil=(1, 1),
                   sw=stride[1], dh=dil[0], dw=dil[1], pad_t=pads[0], pad_b=pads[1],
                   pad_l=pads[2], pad_r=pads[3], oh=oh, ow=ow, dm=dm, in_scale=in_s, in_zp=in_zp,
                   out_scale=out_s, out_zp=out_zp, w_scale=[float(v) for v in w_s], w_zp=w_zp,
-                  act=ACT[act], has_bias=bool(bias))
+                  act=ACT[act], has_bias=bool(bias), w_qdim=qdim)
     tensors = dict(x=x.reshape(xshape), w=wq)
     if bias:
         tensors["b"] = bq
     add_case(name, "conv", params, tensors, buf, [(0, x.reshape(xshape))], 2)
 
 
-def binary(name, opname, t, shape, act="none", a_scale=None):
+def binary(name, opname, t, shape, act="none", a_scale=None, fixed=None):
     sa, za = a_scale or rand_scale(0.01, 0.1), rand_zp(t, 60)
     sb, zb = rand_scale(0.01, 0.1), rand_zp(t, 60)
     a, b = rand_q(t, shape), rand_q(t, shape)
+    if fixed:  # ((sa, za), (sb, zb), (so, zo), pairs): explicit quantization and inputs
+        (sa, za), (sb, zb), _, pairs = fixed
+        a = np.array([p[0] for p in pairs], npt(t)).reshape(shape)
+        b = np.array([p[1] for p in pairs], npt(t)).reshape(shape)
     ra, rb = sa * (a.astype(np.float64) - za), sb * (b.astype(np.float64) - zb)
     real = ra + rb if opname == "ADD" else ra * rb
     lo, hi = np.percentile(real, 1), np.percentile(real, 99)
     so, zo = out_quant(t, lo, hi)
+    if fixed:
+        so, zo = fixed[2]
     if a_scale:  # a scale ratio outside XNNPACK's range: TFLite's own kernel runs
         so = float(np.float32(a_scale / 300.0)) if opname == "ADD" else \
             float(np.float32(a_scale * sb / 300.0))
@@ -301,18 +308,21 @@ def mean(name, t, shape, keep_dims=True):
     add_case(name, "mean", params, dict(x=x), buf, [(0, x)], 2)
 
 
-def softmax(name, t, rows, k, beta=1.0):
+def softmax(name, t, rows, k, beta=1.0, fixed=None):
     si, zi = rand_scale(0.02, 0.2), rand_zp(t)
     so, zo = (1 / 256, 0) if t == "u8" else (1 / 256, -128)
     x = rand_q(t, (rows, k))
+    if fixed:  # ((scale, zero point), rows)
+        (si, zi), xr = fixed
+        x = np.array(xr, npt(t)).reshape(rows, k)
     tens = [T("x", fbt(t), [rows, k], **q8(si, zi)), T("y", fbt(t), [rows, k], **q8(so, zo))]
     buf = fb.write_model(tens, [("SOFTMAX", [0], [1], [(0, "f", beta)], {})], [0], [1])
     params = dict(type=t, rows=rows, k=k, beta=beta, in_scale=si, in_zp=zi, out_scale=so, out_zp=zo)
     add_case(name, "softmax", params, dict(x=x), buf, [(0, x)], 1)
 
 
-def unary(name, opname, t, n, in_range=(0.02, 0.1), out_fixed=None):
-    si, zi = rand_scale(*in_range), rand_zp(t)
+def unary(name, opname, t, n, in_range=(0.02, 0.1), out_fixed=None, in_fixed=None):
+    si, zi = in_fixed or (rand_scale(*in_range), rand_zp(t))
     if out_fixed:
         so, zo = out_fixed
     else:
@@ -408,6 +418,9 @@ def build():
     conv_like("dw_u8_dm2", "dw", "u8", "u8", (1, 6, 6, 8), 0, k=(3, 3), dm=2, act="relu")
     conv_like("dw_u8_valid", "dw", "u8", "u8", (2, 7, 7, 24), 0, k=(3, 3), padding="valid", act="none")
     conv_like("dw_s8_3x3", "dw", "s8", "s8", (1, 8, 8, 48), 0, k=(3, 3), per_channel=True, act="relu6")
+    # uint8 weights with quantized_dimension 3: the delegate refuses, TFLite's optimized
+    # uint8 depthwise runs (the test expects TX_QMODE_TFLITE_REF to match it)
+    conv_like("dw_u8_qdim3", "dw", "u8", "u8", (1, 9, 9, 40), 0, k=(3, 3), act="relu6", qdim=3)
     conv_like("dw_s8_3x3_s2", "dw", "s8", "s8", (1, 9, 10, 20), 0, k=(3, 3), stride=(2, 2),
               per_channel=True, act="none")
     conv_like("dw_s8_pertensor", "dw", "s8", "s8", (1, 7, 6, 36), 0, k=(3, 3), per_channel=False,
@@ -415,13 +428,16 @@ def build():
     conv_like("conv_u8_1x1_s2", "conv", "u8", "u8", (1, 9, 8, 20), 12, stride=(2, 2), act="none")
     # FULLY_CONNECTED
     conv_like("fc_u8", "fc", "u8", "u8", (2, 1, 1, 100), 37, act="none")
-    conv_like("fc_u8_wide", "fc", "u8", "u8", (1, 1, 1, 256), 300, act="none")
+    conv_like("fc_u8_wide", "fc", "u8", "u8", (8, 1, 1, 64), 200, act="none")
+    conv_like("fc_s8_wide", "fc", "s8", "s8", (8, 1, 1, 48), 150, act="none", per_channel=True)
     conv_like("fc_s8_pc", "fc", "s8", "s8", (3, 1, 1, 64), 21, act="relu", per_channel=True)
     conv_like("fc_s8_pt", "fc", "s8", "s8", (1, 1, 1, 48), 10, act="none", per_channel=False)
     # ADD, MUL
     binary("add_u8", "ADD", "u8", (1, 5, 5, 24))
     binary("add_u8_relu6", "ADD", "u8", (1, 3, 7, 16), "relu6")
     binary("add_s8", "ADD", "s8", (1, 6, 6, 20), "relu")
+    binary("add_u8_big", "ADD", "u8", (1, 16, 16, 8))
+    binary("add_s8_big", "ADD", "s8", (1, 16, 16, 8))
     binary("add_u8_ratio", "ADD", "u8", (1, 4, 5, 7), a_scale=0.9)
     binary("add_s8_ratio", "ADD", "s8", (1, 5, 5, 7), "relu", a_scale=0.9)
     binary("mul_u8", "MUL", "u8", (1, 4, 4, 24))
@@ -440,10 +456,15 @@ def build():
     mean("mean_s8", "s8", (1, 6, 6, 32))
     # SOFTMAX, LOGISTIC, HARD_SWISH
     softmax("softmax_u8", "u8", 2, 1001)
+    softmax("softmax_u8_rows", "u8", 24, 64)
+    softmax("softmax_s8_rows", "s8", 24, 64)
     softmax("softmax_u8_b", "u8", 3, 37, beta=0.7)
     softmax("softmax_s8", "s8", 2, 100)
     unary("logistic_u8", "LOGISTIC", "u8", 200, in_range=(0.02, 0.1), out_fixed=(1 / 256, 0))
     unary("logistic_s8", "LOGISTIC", "s8", 200, in_range=(0.02, 0.1), out_fixed=(1 / 256, -128))
+    for i in range(4):
+        unary(f"logistic_u8_{i}", "LOGISTIC", "u8", 0, in_range=(0.01, 0.3), out_fixed=(1 / 256, 0))
+        unary(f"logistic_s8_{i}", "LOGISTIC", "s8", 0, in_range=(0.01, 0.3), out_fixed=(1 / 256, -128))
     unary("hardswish_u8", "HARD_SWISH", "u8", 200, in_range=(0.02, 0.05))
     unary("hardswish_s8", "HARD_SWISH", "s8", 200, in_range=(0.02, 0.05))
     # QUANTIZE / DEQUANTIZE
@@ -454,6 +475,35 @@ def build():
     requantize("requantize_u8_s8", "u8", "s8", 100)
     dequantize("dequantize_u8", "u8")
     dequantize("dequantize_s8", "s8")
+    # Parameters and inputs where the XNNPACK-path and reference-path formulas of
+    # tx_qadd_init / tx_qsoftmax_init / tx_qlut_logistic disagree (found by a search with
+    # taxon's kernels; random data almost never separates the two paths for these ops),
+    # so that TFLite's two outputs tell which formula each path really uses.
+    add_u8 = ((0.0788384005, 113), (0.0229764264, 108), (0.104537025, 105),
+              [(4, 184), (39, 164), (74, 144), (152, 72), (187, 52), (222, 32), (230, 0),
+               (5, 184), (39, 165), (0, 0)])
+    add_s8 = ((0.0751479715, -48), (0.0126006221, -17), (0.096338883, -10),
+              [(1, 31), (8, 81), (64, -123), (71, -73), (78, -23), (85, 27), (92, 77), (99, 127),
+               (-104, -115), (-97, -65), (-90, -15), (-83, 35), (-76, 85), (-20, -119),
+               (-13, -69), (-6, -19), (0, 0), (1, 30)])
+    binary("add_u8_disc", "ADD", "u8", (1, 1, 1, 10), fixed=add_u8)
+    binary("add_s8_disc", "ADD", "s8", (1, 1, 1, 18), fixed=add_s8)
+    for i, q in enumerate([(0.00604928704, 127), (0.00585155562, 79), (0.0337752625, 70)]):
+        unary(f"logistic_u8_disc{i}", "LOGISTIC", "u8", 0, out_fixed=(1 / 256, 0), in_fixed=q)
+    for i, q in enumerate([(0.0210455675, 53), (0.0122404946, 12), (0.0274195727, 2)]):
+        unary(f"logistic_s8_disc{i}", "LOGISTIC", "s8", 0, out_fixed=(1 / 256, -128), in_fixed=q)
+    softmax("softmax_u8_disc0", "u8", 1, 16, fixed=((0.0449073203, 174), [
+        81, 93, 57, 224, 175, 130, 139, 245, 245, 248, 179, 217, 108, 229, 24, 147]))
+    softmax("softmax_u8_disc1", "u8", 1, 16, fixed=((0.207059413, 147), [
+        35, 150, 139, 121, 147, 255, 224, 139, 100, 20, 184, 226, 218, 140, 223, 4]))
+    softmax("softmax_u8_disc2", "u8", 1, 16, fixed=((0.0884970948, 155), [
+        122, 152, 235, 69, 204, 89, 252, 161, 169, 135, 108, 12, 126, 103, 175, 174]))
+    softmax("softmax_s8_disc0", "s8", 1, 16, fixed=((0.0916376039, -29), [
+        -51, 101, -99, -44, -37, -57, 97, -9, 57, 23, -70, 33, -26, -79, 22, -92]))
+    softmax("softmax_s8_disc1", "s8", 1, 16, fixed=((0.0816278383, -8), [
+        -72, -71, 55, 16, 5, 11, -67, -35, 56, 60, -56, 102, -44, -30, 76, -123]))
+    softmax("softmax_s8_disc2", "s8", 1, 16, fixed=((0.295088977, -16), [
+        -51, -34, -81, -7, 92, -26, -105, 123, 99, 105, -126, -43, 85, 54, -72, -38]))
     # CONCATENATION, PAD
     concat("concat_u8_same", "u8", 6, (8, 16, 4), True)
     concat("concat_u8_scaled", "u8", 5, (8, 12), False)

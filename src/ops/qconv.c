@@ -54,6 +54,7 @@ struct tx_qconv {
     float *xscale;         /* same layout as bias: XNNPACK requantization scale */
     int32_t *rmult;        /* [oc] reference multiplier / shift, natural order */
     int *rshift;
+    double *reff;          /* FULLY_CONNECTED: [oc] double scale of the reference kernel */
     int8_t *wgemm;         /* GEMM: [P][Kp/4][NR][4] */
     int16_t *wdw;          /* DW: [cblocks][kh][units][2][32] int16 (w - w_zp), pairs of
                               horizontally adjacent taps in the unpack order (dw_pos) */
@@ -199,6 +200,24 @@ static inline int requant_ref(int32_t acc, int32_t m, int sh, int zp, int qmin, 
     return v < qmin ? qmin : v > qmax ? qmax : v;
 }
 
+/* TFLite's reference FULLY_CONNECTED (since April 2025) requantizes in double:
+ * (int32)round(double(acc) * double(in) * double(w) / double(out)) + out_zp. */
+static double fc_eff_of(const tx_qconv_desc *d, int o) {
+    float s = d->w_scale[d->n_w_scale == 1 ? 0 : o];
+    return (double)d->in.scale * (double)s / (double)d->out.scale;
+}
+static inline int requant_fc_ref(int32_t acc, double eff, int zp, int qmin, int qmax) {
+    double r = round((double)acc * eff);
+    int v = (r > 2147483647.0 ? INT32_MAX : r < -2147483648.0 ? INT32_MIN : (int32_t)r);
+    v = (int)((uint32_t)v + (uint32_t)zp);
+    return v < qmin ? qmin : v > qmax ? qmax : v;
+}
+/* the reference requantization of one channel of a packed layer */
+static inline int requant_ref_p(const tx_qconv *p, int32_t acc, int o) {
+    if (p->reff) return requant_fc_ref(acc, p->reff[o], p->d.out.zero_point, p->qmin, p->qmax);
+    return requant_ref(acc, p->rmult[o], p->rshift[o], p->d.out.zero_point, p->qmin, p->qmax);
+}
+
 /* ---- naive reference ------------------------------------------------------------------ */
 
 void tx_qconv_ref(void *y, const void *x, const void *weights, const int32_t *bias,
@@ -237,6 +256,8 @@ void tx_qconv_ref(void *y, const void *x, const void *weights, const int32_t *bi
                     int v;
                     if (d->mode == TX_QMODE_XNNPACK) {
                         v = requant_xnn(a32, xnn_scale_of(d, o), d->out.zero_point, qmin, qmax);
+                    } else if (d->kind == TX_QCONV_FC) {
+                        v = requant_fc_ref(a32, fc_eff_of(d, o), d->out.zero_point, qmin, qmax);
                     } else {
                         int32_t m;
                         int sh;
@@ -265,6 +286,7 @@ void tx_qconv_free(tx_qconv *p) {
     tx_free(p->xscale);
     tx_free(p->rmult);
     tx_free(p->rshift);
+    tx_free(p->reff);
     tx_free(p->wgemm);
     tx_free(p->wdw);
     tx_free(p->wraw);
@@ -300,6 +322,11 @@ int tx_qconv_pack(tx_qconv **out, const tx_qconv_desc *din, const void *weights,
     p->d.w_scale = p->w_scale;
     tx_qact_range(&p->qmin, &p->qmax, d->type, d->out, d->act, d->mode, err);
     for (int o = 0; o < oc; o++) ref_mult_of(d, o, &p->rmult[o], &p->rshift[o]);
+    if (d->kind == TX_QCONV_FC) {
+        p->reff = tx_alloc((size_t)oc * sizeof(double));
+        if (!p->reff) goto oom;
+        for (int o = 0; o < oc; o++) p->reff[o] = fc_eff_of(d, o);
+    }
     p->threads = pick_threads(d);
     p->flip = d->type == TX_QT_S8;
     const int xzp = d->in.zero_point;
@@ -441,8 +468,7 @@ static void run_c(const tx_qconv *p, uint8_t *y, const void *x, int n) {
                 }
                 int v = d->mode == TX_QMODE_XNNPACK
                             ? requant_xnn(acc, p->xscale[o], d->out.zero_point, p->qmin, p->qmax)
-                            : requant_ref(acc, p->rmult[o], p->rshift[o], d->out.zero_point,
-                                          p->qmin, p->qmax);
+                            : requant_ref_p(p, acc, o);
                 y[((r * d->ow) + ox) * d->oc + o] = (uint8_t)(v & 0xff);
             }
     }
@@ -525,8 +551,7 @@ typedef struct {
                                         _mm512_add_epi32(acc[r][j],                             \
                                                          _mm512_set1_epi32(t->rsum[r])));       \
                     for (int i = 0; i < left; i++) {                                            \
-                        int v = requant_ref(tmp[i], p->rmult[o0 + i], p->rshift[o0 + i],        \
-                                            d->out.zero_point, p->qmin, p->qmax);               \
+                        int v = requant_ref_p(p, tmp[i], o0 + i);                               \
                         t->y[r][o0 + i] = (uint8_t)(v & 0xff);                                  \
                     }                                                                           \
                 }                                                                               \

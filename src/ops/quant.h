@@ -39,11 +39,10 @@
  * Requantization of acc, XNNPACK (fp32):
  *     s[c] = fl(fl(in_scale * w_scale[c]) / out_scale)           (float ops, as written)
  *     y = clamp(rne(fl(fl(float(acc)) * s[c])) + out_zp)
- * Requantization, TFLite reference (fixed point, "double rounding"):
- *     real = uint8 activations, or FULLY_CONNECTED with per-tensor weights:
- *              double(fl(in_scale * w_scale)) / double(out_scale)
- *            otherwise (int8 conv/depthwise, per-channel FC):
- *              double(in_scale) * double(w_scale[c]) / double(out_scale)
+ * Requantization, TFLite reference, CONV_2D / DEPTHWISE_CONV_2D (fixed point, "double
+ * rounding"):
+ *     real = uint8 activations: double(fl(in_scale * w_scale)) / double(out_scale)
+ *            int8 activations: double(in_scale) * double(w_scale[c]) / double(out_scale)
  *     (mult, shift) = QuantizeMultiplier(real): real = mult * 2^(shift-31),
  *                     mult in [2^30, 2^31) from frexp, rhaz(q * 2^31)
  *     y = clamp(MBQM(acc, mult, shift) + out_zp), where
@@ -51,6 +50,10 @@
  *     SRDHM(a, b) = (a*b + (a*b >= 0 ? 2^30 : 1 - 2^30)) / 2^31  (int64, C division),
  *                   INT32_MAX when a == b == INT32_MIN
  *     RDBPOT(x, e) = (x >> e) + ((x & (2^e-1)) > ((2^e-1) >> 1) + (x < 0)).
+ * Requantization, TFLite reference, FULLY_CONNECTED (double since TFLite's April 2025
+ * change "Make the fully_connected ref kernel do requant in float"; older versions used
+ * the fixed point above): e = double(in_scale) * double(w_scale[c]) / double(out_scale),
+ *     y = clamp((int32)round(double(acc) * e) + out_zp)   (round: half away from zero).
  *
  * Fused activation range [qmin, qmax] (RELU, RELU6, RELU_N1_TO_1 clamp the real value
  * to [0, inf), [0, 6], [-1, 1]):
