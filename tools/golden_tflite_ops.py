@@ -512,6 +512,45 @@ def build():
     pad("pad_s8", "s8", (2, 3, 3, 4), ((1, 1), (1, 1)))
 
 
+# Whole classifiers from ../shared/models on a pseudo-random input both sides can make
+# (LCG: s = s * 1664525 + 1013904223 mod 2^32, byte = s >> 24, s starts at the seed).
+MODELS = [("mobilenet_v1_0.25_128_quant.tflite", 1), ("mobilenet_v2_1.0_224_quant.tflite", 2)]
+MODEL_INFO = []
+
+
+def lcg_bytes(seed, n):
+    out = np.empty(n, np.uint8)
+    s = seed & 0xFFFFFFFF
+    for i in range(n):
+        s = (s * 1664525 + 1013904223) & 0xFFFFFFFF
+        out[i] = s >> 24
+    return out
+
+
+def models():
+    shared = os.environ.get("TAXON_SHARED", os.path.join(HERE, "..", "..", "shared"))
+    for fname, seed in MODELS:
+        path = os.path.join(shared, "models", fname)
+        if not os.path.exists(path):
+            print(f"  (no {path}: whole-model outputs left out)")
+            continue
+        outs = {}
+        for mode, tag in (("AUTO", "y_xnn"), ("BUILTIN_REF", "y_ref")):
+            it = tfl.Interpreter(model_path=path, num_threads=1,
+                                 experimental_op_resolver_type=tfl.OpResolverType[mode])
+            it.allocate_tensors()
+            d = it.get_input_details()[0]
+            x = lcg_bytes(seed, int(np.prod(d["shape"]))).reshape(d["shape"])
+            it.set_tensor(d["index"], x)
+            it.invoke()
+            outs[tag] = it.get_tensor(it.get_output_details()[0]["index"]).ravel().copy()
+        for tag, y in outs.items():
+            TENSORS[f"model.{fname}.{tag}"] = y
+        MODEL_INFO.append(dict(file=fname, seed=seed, n_out=int(outs["y_xnn"].size),
+                               xnn_ref_maxdiff=int(np.abs(outs["y_xnn"].astype(int) -
+                                                          outs["y_ref"].astype(int)).max())))
+
+
 def save(path):
     header, blobs, off = {}, [], 0
     dt = {np.uint8: "U8", np.int8: "I8", np.int32: "I32", np.float32: "F32"}
@@ -530,6 +569,7 @@ def save(path):
         pass
     header["__metadata__"] = {
         "cases": json.dumps(CASES, separators=(",", ":")),
+        "models": json.dumps(MODEL_INFO, separators=(",", ":")),
         "generator": "tools/golden_tflite_ops.py",
         "runtime": f"{RUNTIME} {ver}",
     }
@@ -549,12 +589,15 @@ def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "tests", "golden",
                                                               "qops.safetensors")
     build()
+    models()
     size = save(out)
     print(f"{out}: {len(CASES)} cases, {size} bytes ({RUNTIME})")
     for c in CASES:
         extra = "" if c.get("xnn_ref_maxdiff") is None else f" xnn-ref max|diff|={c['xnn_ref_maxdiff']}"
         print(f"  {c['name']:22s} delegated={int(c['delegated'])} xnn==ref={int(c['xnn_eq_ref'])} "
               f"opt==ref={int(c['opt_eq_ref'])} opt==xnn={int(c['opt_eq_xnn'])}{extra}")
+    for m in MODEL_INFO:
+        print(f"  model {m['file']}: {m['n_out']} outputs, xnn-ref max|diff|={m['xnn_ref_maxdiff']}")
     assert size < 300 * 1024, size
 
 
