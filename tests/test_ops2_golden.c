@@ -35,42 +35,27 @@ static void *keep(void *p) {
 
 static float *scratch(long n) { return keep(calloc((size_t)(n > 0 ? n : 1), sizeof(float))); }
 
-/* The tensor `tag.name`, checked for dtype and (when shape is non-NULL) shape; NULL on
- * mismatch (after marking the case failed). ndim < 0 accepts any rank. */
+/* The tensor `tag.name` (see tu_golden_find). */
 static const tx_st_tensor *find(const char *tag, const char *name, tx_dtype dt, int ndim,
                                 const int64_t *shape) {
     char full[128];
     snprintf(full, sizeof full, "%s.%s", tag, name);
-    const tx_st_tensor *t = tx_st_find(&g_st, full);
-    if (!t) {
-        printf("  golden tensor '%s' missing\n", full);
-        tu_failed_case = 1;
-        return NULL;
-    }
-    int ok = t->dtype == dt && (ndim < 0 || t->ndim == ndim);
-    for (int i = 0; ok && shape && i < ndim; i++) ok = t->shape[i] == shape[i];
-    if (!ok) {
-        printf("  golden tensor '%s': unexpected dtype or shape\n", full);
-        tu_failed_case = 1;
-        return NULL;
-    }
-    return t;
+    return tu_golden_find(&g_st, full, dt, ndim, shape);
+}
+
+static void *load(const char *tag, const char *name, tx_dtype dt, int ndim, const int64_t *shape) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", tag, name);
+    void *p = tu_golden_copy(&g_st, full, dt, ndim, shape);
+    return p ? keep(p) : NULL;
 }
 
 static float *loadf(const char *tag, const char *name, int ndim, const int64_t *shape) {
-    const tx_st_tensor *t = find(tag, name, TX_F32, ndim, shape);
-    if (!t) return NULL;
-    float *p = keep(malloc(t->nbytes ? t->nbytes : 1));
-    memcpy(p, t->data, t->nbytes);
-    return p;
+    return load(tag, name, TX_F32, ndim, shape);
 }
 
 static int32_t *loadi(const char *tag, const char *name, int ndim, const int64_t *shape) {
-    const tx_st_tensor *t = find(tag, name, TX_I32, ndim, shape);
-    if (!t) return NULL;
-    int32_t *p = keep(malloc(t->nbytes ? t->nbytes : 1));
-    memcpy(p, t->data, t->nbytes);
-    return p;
+    return load(tag, name, TX_I32, ndim, shape);
 }
 
 static long numel(const tx_st_tensor *t) { return (long)(t->nbytes / 4); }
