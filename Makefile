@@ -87,7 +87,7 @@ $(BUILD)/taxon: $(CLI_OBJ) $(BUILD)/libtaxon.a
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) $(CLI_OBJ) $(BUILD)/libtaxon.a $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libtaxon.a
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/golden_cases.h $(BUILD)/libtaxon.a
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
 	@$(CC) $(CFLAGS) $< $(BUILD)/libtaxon.a $(LDLIBS) -o $@
