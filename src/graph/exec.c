@@ -259,7 +259,7 @@ void tx_exec_profile(tx_exec *e, double *times) { e->prof = times; }
 float *tx_exec_param_grad(tx_exec *e, int i) {
     return (i >= 0 && i < e->m->n_params) ? e->pgrad[i] : NULL;
 }
-const float *tx_exec_node_output(tx_exec *e, int node) {
+const void *tx_exec_node_output(tx_exec *e, int node) {
     return (node >= 0 && node < e->m->n_nodes) ? e->act[node] : NULL;
 }
 
@@ -267,7 +267,7 @@ static float *P(tx_exec *e, const tx_node *nd, int k) {
     return k < nd->n_param ? (float *)e->m->params[nd->param[k]].t.data : NULL;
 }
 
-const float *tx_exec_forward(tx_exec *e, const float *input, int n) {
+const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
     tx_model *m = e->m;
     if (n < 1) n = 1;
     if (n > e->max_batch) n = e->max_batch;
@@ -326,8 +326,7 @@ const float *tx_exec_forward(tx_exec *e, const float *input, int n) {
             if (y != x) memcpy(y, x, (size_t)cnt * sizeof(float));
             break;
         case TX_OP_ADD: tx_add_forward(y, x, e->act[nd->in[1]], cnt); break;
-        case TX_OP_INPUT:
-        case TX_OP_COUNT: break;
+        default: break;
         }
         if (e->prof) e->prof[2 * i] += tx_now() - t0;
     }
@@ -417,8 +416,7 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
             if (e->prof) e->prof[2 * i + 1] += tx_now() - t0;
             continue;
         }
-        case TX_OP_INPUT:
-        case TX_OP_COUNT: break;
+        default: break;
         }
         grad_done(e, j, dx);
         if (e->prof) e->prof[2 * i + 1] += tx_now() - t0;

@@ -13,6 +13,16 @@ static const char *const op_names[TX_OP_COUNT] = {
     [TX_OP_GLOBAL_AVGPOOL] = "global_avgpool",
     [TX_OP_LINEAR] = "linear",       [TX_OP_DROPOUT] = "dropout",
     [TX_OP_FLATTEN] = "flatten",     [TX_OP_ADD] = "add",
+    [TX_OP_RELU6] = "relu6",         [TX_OP_SIGMOID] = "sigmoid",
+    [TX_OP_SILU] = "silu",           [TX_OP_GELU] = "gelu",
+    [TX_OP_HARDSWISH] = "hardswish", [TX_OP_HARDSIGMOID] = "hardsigmoid",
+    [TX_OP_MUL] = "mul",             [TX_OP_LAYERNORM] = "layernorm",
+    [TX_OP_LAYERSCALE] = "layerscale", [TX_OP_DROPPATH] = "droppath",
+    [TX_OP_CLS_POS] = "cls_pos",     [TX_OP_ATTENTION] = "attention",
+    [TX_OP_TOKEN0] = "token0",       [TX_OP_SOFTMAX] = "softmax",
+    [TX_OP_CONCAT] = "concat",       [TX_OP_PAD] = "pad",
+    [TX_OP_RESHAPE] = "reshape",     [TX_OP_QUANTIZE] = "quantize",
+    [TX_OP_DEQUANTIZE] = "dequantize",
 };
 
 const char *tx_op_name(tx_op_kind k) {
@@ -34,6 +44,7 @@ tx_model *tx_model_new(const char *arch) {
 
 void tx_model_free(tx_model *m) {
     if (!m) return;
+    tx_model_release(m);
     for (int i = 0; i < m->n_params; i++) tx_free(m->params[i].t.data);
     free(m->params);
     free(m->nodes);
@@ -171,7 +182,7 @@ static int infer(tx_model *m, tx_node *nd, tx_err *err) {
         nd->oh = a->oh; nd->ow = a->ow; nd->oc = a->oc;
         return TX_OK;
     }
-    case TX_OP_COUNT: break;
+    default: break;
     }
     return tx_err_set(err, TX_EUNSUP, "node '%s': unknown op %d", nd->name, (int)nd->op);
 }
