@@ -4,23 +4,18 @@
  * (kaiming_uniform with a = sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights
  * and biases) for the plain nets; kaiming_normal(fan_out, relu) for convolutions of
  * batch-normalized nets, as torchvision's ResNets do. */
-#include "graph/graph.h"
+#include "models/models.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-const char *const tx_arch_names[] = {"small_cnn", "fmnist_net", "resnet8", NULL};
-
-const char *tx_arch_describe(const char *arch) {
-    if (!strcmp(arch, "small_cnn"))
-        return "conv32-conv64-maxpool-fc128-fc10 (PyTorch's MNIST example net; no BN)";
-    if (!strcmp(arch, "fmnist_net"))
-        return "6-conv BN-ReLU net with two max pools and global pooling (the Fashion-MNIST recipe)";
-    if (!strcmp(arch, "resnet8"))
-        return "small pre-activation-free ResNet: stem + 3 stages of one basic block (16/32/64 wide)";
-    return NULL;
-}
+static const char *const cnn_names[] = {"small_cnn", "fmnist_net", "resnet8", NULL};
+static const char *const cnn_desc[] = {
+    "conv32-conv64-maxpool-fc128-fc10 (PyTorch's MNIST example net; no BN)",
+    "6-conv BN-ReLU net with two max pools and global pooling (the Fashion-MNIST recipe)",
+    "small pre-activation-free ResNet: stem + 3 stages of one basic block (16/32/64 wide)",
+};
 
 static void init_uniform(tx_model *m, int p, float bound, tx_rng *r) {
     tx_tensor *t = &m->params[p].t;
@@ -131,33 +126,17 @@ static int build_resnet8(tx_model *m, int classes, tx_err *err) {
     return cur;
 }
 
-int tx_model_build(const char *arch, int h, int w, int c, int classes, uint64_t seed,
-                   tx_model **out, tx_err *err) {
-    *out = NULL;
-    if (classes < 1) return tx_err_set(err, TX_EINVAL, "--classes must be at least 1, got %d", classes);
-    tx_model *m = tx_model_new(arch);
-    if (!m) return tx_err_set(err, TX_ENOMEM, "out of memory");
-    int rc = tx_g_input(m, h, w, c, err), bn = 1;
-    if (rc >= 0) {
-        if (!strcmp(arch, "small_cnn")) { rc = build_small_cnn(m, classes, err); bn = 0; }
-        else if (!strcmp(arch, "fmnist_net")) rc = build_fmnist_net(m, classes, err);
-        else if (!strcmp(arch, "resnet8")) rc = build_resnet8(m, classes, err);
-        else {
-            char list[256] = "";
-            for (int i = 0; tx_arch_names[i]; i++)
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", tx_arch_names[i]);
-            rc = tx_err_set(err, TX_EINVAL, "unknown architecture '%s' (known: %s)", arch, list);
-        }
-    }
-    if (rc < 0) {
-        tx_model_free(m);
-        return rc;
-    }
-    m->num_classes = classes;
-    tx_preproc_default(&m->pp, h, w, c);
-    tx_rng r;
-    tx_rng_seed(&r, seed ^ 0x5eed5eedULL);
-    init_params(m, bn, &r);
-    *out = m;
-    return TX_OK;
+static int build_cnn(tx_model *m, const char *arch, int classes, tx_rng *r, tx_err *err) {
+    int rc, bn = 1;
+    if (!strcmp(arch, "small_cnn")) { rc = build_small_cnn(m, classes, err); bn = 0; }
+    else if (!strcmp(arch, "fmnist_net")) rc = build_fmnist_net(m, classes, err);
+    else if (!strcmp(arch, "resnet8")) rc = build_resnet8(m, classes, err);
+    else return tx_err_set(err, TX_EINVAL, "cnn: unknown architecture '%s'", arch);
+    if (rc < 0) return rc;
+    const tx_node *in = &m->nodes[0];
+    tx_preproc_default(&m->pp, in->oh, in->ow, in->oc);
+    init_params(m, bn, r);
+    return rc;
 }
+
+const tx_arch_family tx_family_cnn = {cnn_names, cnn_desc, build_cnn, NULL};
