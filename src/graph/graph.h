@@ -160,6 +160,13 @@ int tx_g_conv_ex(tx_model *m, int in, const char *name, int oc, int kh, int kw, 
                  const int pad[4], int dh, int dw, int groups, int bias, int act, tx_err *err);
 
 int tx_model_find_param(const tx_model *m, const char *name);
+/* Adds parameter "<node>.<role>" (zero-filled, owned by m) and returns its index, or a
+ * negative TX_E* code. add_node creates the parameters of float conv2d / linear /
+ * batchnorm / layernorm / layerscale / cls_pos nodes itself; quantized conv2d and
+ * linear nodes get none, and their creator adds them in this order and appends the
+ * indices to the node's param[]: weight, weight_scale, weight_zp, bias (if node.bias). */
+int tx_model_add_param(tx_model *m, const char *node, const char *role, tx_dtype dt, int ndim,
+                       const int64_t *shape, int trainable, int decay, tx_err *err);
 int64_t tx_model_param_count(const tx_model *m, int trainable_only);
 double tx_model_flops(const tx_model *m); /* forward multiply-adds x2 per image */
 int tx_model_set_classes(tx_model *m, int n, const char *const *names, tx_err *err);

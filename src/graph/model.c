@@ -94,8 +94,8 @@ int tx_model_set_provenance(tx_model *m, const char *json) {
     return (json && !m->provenance) ? TX_ENOMEM : TX_OK;
 }
 
-static int add_param(tx_model *m, const char *node, const char *role, int ndim,
-                     const int64_t *shape, int trainable, int decay, tx_err *err) {
+int tx_model_add_param(tx_model *m, const char *node, const char *role, tx_dtype dt, int ndim,
+                       const int64_t *shape, int trainable, int decay, tx_err *err) {
     if (m->n_params == m->cap_params) {
         int cap = m->cap_params ? m->cap_params * 2 : 16;
         tx_param *p = realloc(m->params, (size_t)cap * sizeof *p);
@@ -108,7 +108,9 @@ static int add_param(tx_model *m, const char *node, const char *role, int ndim,
     snprintf(p->name, sizeof p->name, "%s.%s", node, role);
     if (tx_model_find_param(m, p->name) >= 0)
         return tx_err_set(err, TX_EINVAL, "parameter '%s' defined twice", p->name);
-    p->t.dtype = TX_F32;
+    if (ndim < 0 || ndim > TX_MAX_DIMS)
+        return tx_err_set(err, TX_EINVAL, "parameter '%s': %d dimensions", p->name, ndim);
+    p->t.dtype = dt;
     p->t.ndim = ndim;
     for (int i = 0; i < ndim; i++) p->t.shape[i] = shape[i];
     p->t.data = tx_calloc(tx_tensor_nbytes(&p->t));
@@ -116,6 +118,11 @@ static int add_param(tx_model *m, const char *node, const char *role, int ndim,
     p->trainable = trainable;
     p->decay = decay;
     return m->n_params++;
+}
+
+static int add_param(tx_model *m, const char *node, const char *role, int ndim,
+                     const int64_t *shape, int trainable, int decay, tx_err *err) {
+    return tx_model_add_param(m, node, role, TX_F32, ndim, shape, trainable, decay, err);
 }
 
 /* Infers the output shape of node nd (inputs already in m) and checks attributes. */
