@@ -4,11 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static const tx_arch_family *const families[] = {&tx_family_cnn, NULL};
+/* families defined in vit.c and convnext.c */
+extern const tx_arch_family tx_family_vit, tx_family_convnext;
+
+static const tx_arch_family *const families[] = {&tx_family_cnn, &tx_family_vit,
+                                                 &tx_family_convnext, NULL};
 
 /* every family's names, in family order (filled from the families at compile time is not
  * possible in C, so the list is spelled out; test_graph checks it against the families) */
-const char *const tx_arch_names[] = {"small_cnn", "fmnist_net", "resnet8", NULL};
+const char *const tx_arch_names[] = {"small_cnn", "fmnist_net", "resnet8",
+                                     "vit_tiny_patch16_224", "vit_small_patch16_224",
+                                     "vit_base_patch16_224", "convnext_tiny", NULL};
 
 const tx_arch_family *tx_arch_family_of(const char *arch) {
     for (int f = 0; families[f]; f++)
