@@ -6,6 +6,7 @@
  * buffer per node; parameter gradients are written by the op kernels. */
 #include "graph/graph.h"
 #include "ops/ops.h"
+#include "ops/quant.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ struct tx_exec {
     uint8_t **mask;
     float **pgrad;
     float *scratch, *tmp;
+    void *qscratch;     /* quantized nodes (tx_qexec_scratch_bytes) */
+    float *out_f;       /* dequantized output of a quantized model */
+    tx_attn_shape *attn; /* per node (attention nodes) */
     float *input;
     uint8_t *arena;
     size_t arena_bytes, peak_bytes;
@@ -56,11 +60,22 @@ void tx_exec_free(tx_exec *e) {
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
     free(e->fused);
+    free(e->attn);
     free(e);
 }
 
 static size_t node_floats(const tx_node *nd, int batch) {
     return (size_t)batch * nd->oh * nd->ow * nd->oc;
+}
+
+/* elements -> bytes: 8-bit nodes take one byte per element */
+static size_t node_bytes(const tx_node *nd, int batch) {
+    return node_floats(nd, batch) * (nd->dtype == TX_F32 ? sizeof(float) : 1);
+}
+
+/* Nodes the quantized kernels run (graph/qexec.c). */
+static int is_qnode(const tx_node *nd) {
+    return nd->dtype != TX_F32 || nd->op == TX_OP_DEQUANTIZE;
 }
 
 static tx_conv_shape conv_shape(const tx_model *m, const tx_node *nd, int n, int threads) {
@@ -86,7 +101,8 @@ static tx_pool_shape pool_shape(const tx_model *m, const tx_node *nd, int n) {
  * folded into the max pool that reads it (the pool clamps its own output). */
 static int aliases_input(const tx_exec *e, int i) {
     const tx_node *nd = &e->m->nodes[i];
-    return nd->op == TX_OP_FLATTEN || (!e->training && nd->op == TX_OP_DROPOUT) || e->fused[i];
+    return nd->op == TX_OP_FLATTEN || nd->op == TX_OP_RESHAPE ||
+           (!e->training && (nd->op == TX_OP_DROPOUT || nd->op == TX_OP_DROPPATH)) || e->fused[i];
 }
 
 static int readers(const tx_model *m, int j) {
@@ -128,7 +144,7 @@ static int plan_inference(tx_exec *e, tx_err *err) {
         const tx_node *nd = &m->nodes[i];
         root[i] = aliases_input(e, i) ? root[nd->in[0]] : i;
         last[i] = i;
-        size[i] = node_floats(nd, e->max_batch);
+        size[i] = (node_bytes(nd, e->max_batch) + 3) / 4; /* in floats */
     }
     last[nn - 1] = nn; /* the output stays alive */
     for (int i = 0; i < nn; i++)
@@ -138,6 +154,9 @@ static int plan_inference(tx_exec *e, tx_err *err) {
         }
     for (int i = 0; i < nn; i++)
         if (root[i] != i && last[root[i]] < last[i]) last[root[i]] = last[i];
+    int fnode = tx_model_feature_node(m); /* embeddings read it after the forward */
+    for (int i = 0; i < nn; i++)
+        if (i == fnode) last[root[i]] = nn;
     size_t top = 0;
     int n_live = 0;
     for (int i = 0; i < nn; i++) {
@@ -198,24 +217,47 @@ int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_e
     e->mask = calloc((size_t)nn, sizeof(uint8_t *));
     e->pgrad = calloc((size_t)m->n_params + 1, sizeof(float *));
     e->fused = calloc((size_t)nn, 1);
-    if (!e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    e->attn = calloc((size_t)nn, sizeof *e->attn);
+    if (!e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
     find_fusions(e);
 
+    int quantized = 0;
     size_t scratch = 0, biggest = 0;
     for (int i = 0; i < nn; i++) {
         const tx_node *nd = &m->nodes[i];
         size_t f = node_floats(nd, max_batch);
         if (f > biggest) biggest = f;
-        if (nd->op == TX_OP_CONV2D) {
+        quantized |= is_qnode(nd) && i > 0;
+        if (nd->op == TX_OP_CONV2D && nd->dtype == TX_F32) {
             tx_conv_shape s = conv_shape(m, nd, max_batch, e->threads);
             size_t sc = tx_conv2d_scratch_floats(&s);
             if (sc > scratch) scratch = sc;
+        } else if (nd->op == TX_OP_ATTENTION) {
+            const tx_node *a = &m->nodes[nd->in[0]];
+            tx_attn_shape as = {.n = max_batch, .t = a->oh, .heads = nd->heads,
+                                .hd = nd->oc / nd->heads, .ldqkv = a->oc, .threads = e->threads};
+            int rc = tx_attn_shape_init(&as, err);
+            if (rc) { tx_exec_free(e); return tx_err_prefix(err, rc, "node '%s'", nd->name); }
+            e->attn[i] = as;
+            size_t sc = tx_attention_scratch_floats(&as);
+            if (sc > scratch) scratch = sc;
         }
     }
+    if (quantized && training) {
+        tx_exec_free(e);
+        return tx_err_set(err, TX_EUNSUP, "a quantized (8-bit) model cannot be trained; convert it "
+                          "with 'taxon convert --float' and train the float model");
+    }
     if (!(e->scratch = own(e, (scratch + 16) * sizeof(float)))) goto nomem;
-    if (!(e->input = own(e, node_floats(&m->nodes[0], max_batch) * sizeof(float)))) goto nomem;
+    if (!(e->input = own(e, node_bytes(&m->nodes[0], max_batch)))) goto nomem;
+    if (quantized) {
+        if (!(e->qscratch = own(e, tx_qexec_scratch_bytes(m) + 64))) goto nomem;
+        if (m->nodes[nn - 1].dtype != TX_F32 &&
+            !(e->out_f = own(e, node_floats(&m->nodes[nn - 1], max_batch) * sizeof(float))))
+            goto nomem;
+    }
 
     if (!training) {
         int rc = plan_inference(e, err);
@@ -229,7 +271,8 @@ int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_e
             else if (aliases_input(e, i)) e->act[i] = e->act[nd->in[0]];
             else if (!(e->act[i] = own(e, f * sizeof(float)))) goto nomem;
             /* a flatten that is its input's only reader shares the input's gradient */
-            if (i > 0 && nd->op == TX_OP_FLATTEN && readers(m, nd->in[0]) == 1 && nd->in[0] > 0)
+            if (i > 0 && (nd->op == TX_OP_FLATTEN || nd->op == TX_OP_RESHAPE) &&
+                readers(m, nd->in[0]) == 1 && nd->in[0] > 0)
                 e->grad[i] = e->grad[nd->in[0]];
             else if (i > 0 && !(e->grad[i] = own(e, f * sizeof(float)))) goto nomem;
             if (nd->op == TX_OP_BATCHNORM) {
@@ -239,6 +282,12 @@ int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_e
                 if (!(e->argmax[i] = own(e, f * sizeof(int32_t)))) goto nomem;
             } else if (nd->op == TX_OP_DROPOUT) {
                 if (!(e->mask[i] = own(e, f))) goto nomem;
+            } else if (nd->op == TX_OP_DROPPATH) {
+                if (!(e->mask[i] = own(e, (size_t)max_batch))) goto nomem;
+            } else if (nd->op == TX_OP_LAYERNORM) {
+                size_t rows = (size_t)max_batch * nd->oh * nd->ow;
+                if (!(e->bn_mean[i] = own(e, rows * sizeof(float)))) goto nomem;
+                if (!(e->bn_invstd[i] = own(e, rows * sizeof(float)))) goto nomem;
             }
         }
         for (int p = 0; p < m->n_params; p++)
@@ -267,13 +316,33 @@ static float *P(tx_exec *e, const tx_node *nd, int k) {
     return k < nd->n_param ? (float *)e->m->params[nd->param[k]].t.data : NULL;
 }
 
+/* Fused activation of a float node, in place on its output. */
+static void act_forward(float *y, int64_t cnt, int act) {
+    switch (act) {
+    case TX_ACT_RELU: tx_relu_forward(y, y, cnt); break;
+    case TX_ACT_RELU6: tx_relu6_forward(y, y, cnt); break;
+    case TX_ACT_RELU_N1_TO_1: tx_clamp_forward(y, y, cnt, -1.0f, 1.0f); break;
+    default: break;
+    }
+}
+
+/* Its backward, in place on the node's own output gradient dy (read only by this node). */
+static void act_backward(float *dy, const float *y, int64_t cnt, int act) {
+    switch (act) {
+    case TX_ACT_RELU: tx_relu_backward(dy, dy, y, cnt); break;
+    case TX_ACT_RELU6: tx_relu6_backward(dy, dy, y, cnt); break;
+    case TX_ACT_RELU_N1_TO_1: tx_clamp_backward(dy, dy, y, cnt, -1.0f, 1.0f); break;
+    default: break;
+    }
+}
+
 const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
     tx_model *m = e->m;
     if (n < 1) n = 1;
     if (n > e->max_batch) n = e->max_batch;
     e->n = n;
     const tx_node *in0 = &m->nodes[0];
-    memcpy(e->act[0], input, node_floats(in0, n) * sizeof(float));
+    memcpy(e->act[0], input, node_bytes(in0, n));
     for (int i = 1; i < m->n_nodes; i++) {
         const tx_node *nd = &m->nodes[i];
         double t0 = e->prof ? tx_now() : 0;
@@ -281,14 +350,23 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
         const float *x = e->act[nd->in[0]];
         const tx_node *a = &m->nodes[nd->in[0]];
         int64_t cnt = (int64_t)node_floats(nd, n);
+        int64_t rows = (int64_t)n * nd->oh * nd->ow;
+        if (is_qnode(nd)) {
+            if (!aliases_input(e, i)) {
+                const void *xs[TX_MAX_NODE_INPUTS];
+                for (int k = 0; k < nd->n_in; k++) xs[k] = e->act[nd->in[k]];
+                tx_qexec_node(m, i, y, xs, n, e->qscratch);
+            }
+            if (e->prof) e->prof[2 * i] += tx_now() - t0;
+            continue;
+        }
         switch (nd->op) {
         case TX_OP_CONV2D: {
             tx_conv_shape s = conv_shape(m, nd, n, e->threads);
             tx_conv2d_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, &s, e->scratch);
             break;
         }
-        case TX_OP_BATCHNORM: {
-            int64_t rows = (int64_t)n * nd->oh * nd->ow;
+        case TX_OP_BATCHNORM:
             if (e->training)
                 tx_batchnorm_forward_train(y, e->bn_mean[i], e->bn_invstd[i], P(e, nd, 2),
                                            P(e, nd, 3), x, P(e, nd, 0), P(e, nd, 1), rows,
@@ -297,7 +375,6 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
                 tx_batchnorm_forward_eval(y, x, P(e, nd, 0), P(e, nd, 1), P(e, nd, 2),
                                           P(e, nd, 3), rows, nd->oc, nd->eps);
             break;
-        }
         case TX_OP_RELU:
             if (!e->fused[i]) tx_relu_forward(y, x, cnt);
             break;
@@ -316,19 +393,77 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
             tx_global_avgpool_forward(y, x, n, a->oh * a->ow, a->oc);
             break;
         case TX_OP_LINEAR:
-            tx_linear_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, n, a->oc, nd->oc);
+            tx_linear_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, rows, a->oc, nd->oc);
             break;
         case TX_OP_DROPOUT:
             if (e->training) tx_dropout_forward(y, e->mask[i], x, cnt, nd->p, &e->rng);
             else if (y != x) memcpy(y, x, (size_t)cnt * sizeof(float));
             break;
+        case TX_OP_DROPPATH:
+            if (e->training) tx_droppath_forward(y, e->mask[i], x, n, cnt / n, nd->p, &e->rng);
+            else if (y != x) memcpy(y, x, (size_t)cnt * sizeof(float));
+            break;
         case TX_OP_FLATTEN:
+        case TX_OP_RESHAPE:
             if (y != x) memcpy(y, x, (size_t)cnt * sizeof(float));
             break;
         case TX_OP_ADD: tx_add_forward(y, x, e->act[nd->in[1]], cnt); break;
+        case TX_OP_MUL: {
+            const tx_node *b = &m->nodes[nd->in[1]];
+            if (b->oh == 1 && b->ow == 1 && (nd->oh != 1 || nd->ow != 1))
+                tx_chanmul_forward(y, x, e->act[nd->in[1]], n, (int64_t)nd->oh * nd->ow, nd->oc);
+            else
+                tx_mul_forward(y, x, e->act[nd->in[1]], cnt);
+            break;
+        }
+        case TX_OP_RELU6: tx_relu6_forward(y, x, cnt); break;
+        case TX_OP_SIGMOID: tx_sigmoid_forward(y, x, cnt); break;
+        case TX_OP_SILU: tx_silu_forward(y, x, cnt); break;
+        case TX_OP_GELU: tx_gelu_forward(y, x, cnt); break;
+        case TX_OP_HARDSWISH: tx_hardswish_forward(y, x, cnt); break;
+        case TX_OP_HARDSIGMOID: tx_hardsigmoid_forward(y, x, cnt); break;
+        case TX_OP_SOFTMAX: tx_softmax_forward(y, x, (int)rows, nd->oc); break;
+        case TX_OP_LAYERNORM:
+            tx_layernorm_forward(y, e->training ? e->bn_mean[i] : NULL,
+                                 e->training ? e->bn_invstd[i] : NULL, x, P(e, nd, 0), P(e, nd, 1),
+                                 rows, nd->oc, nd->eps);
+            break;
+        case TX_OP_LAYERSCALE: tx_layerscale_forward(y, x, P(e, nd, 0), rows, nd->oc); break;
+        case TX_OP_CLS_POS:
+            tx_cls_pos_forward(y, x, nd->cls ? P(e, nd, 0) : NULL, P(e, nd, nd->cls ? 1 : 0), n,
+                               a->oh * a->ow, nd->oc);
+            break;
+        case TX_OP_ATTENTION: {
+            tx_attn_shape s = e->attn[i];
+            s.n = n;
+            int d = nd->oc;
+            tx_attention_forward(y, NULL, x, x + d, x + 2 * d, &s, e->scratch);
+            break;
+        }
+        case TX_OP_TOKEN0: tx_token0_forward(y, x, n, a->oh, a->oc); break;
+        case TX_OP_CONCAT: {
+            int off = 0;
+            for (int k = 0; k < nd->n_in; k++) {
+                const tx_node *b = &m->nodes[nd->in[k]];
+                tx_channel_copy(y + off, nd->oc, e->act[nd->in[k]], b->oc, rows, b->oc);
+                off += b->oc;
+            }
+            break;
+        }
+        case TX_OP_PAD:
+            tx_pad_forward(y, x, n, a->oh, a->ow, a->oc, nd->pad_t, nd->pad_l, nd->pad_b, nd->pad_r);
+            break;
         default: break;
         }
+        if (nd->act) act_forward(y, cnt, nd->act);
         if (e->prof) e->prof[2 * i] += tx_now() - t0;
+    }
+    const tx_node *last = &m->nodes[m->n_nodes - 1];
+    if (e->out_f) {
+        tx_dequantize(e->out_f, e->act[m->n_nodes - 1], (int64_t)node_floats(last, n),
+                      last->dtype == TX_I8 ? TX_QT_S8 : TX_QT_U8,
+                      (tx_qparam){last->qscale, last->qzp});
+        return e->out_f;
     }
     return e->act[m->n_nodes - 1];
 }
@@ -360,11 +495,41 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
         if (!e->grad_set[i]) continue;
         double t0 = e->prof ? tx_now() : 0;
         const tx_node *nd = &m->nodes[i];
-        const float *dy = e->grad[i];
+        float *dy = e->grad[i];
         int j = unfused(e, nd->in[0]);
         const tx_node *a = &m->nodes[j];
         const float *x = e->act[j];
         int64_t cnt = (int64_t)node_floats(nd, n);
+        int64_t rows = (int64_t)n * nd->oh * nd->ow;
+        if (nd->act) act_backward(dy, e->act[i], cnt, nd->act);
+        if (nd->n_in > 1) { /* add, mul, concat: one gradient per input */
+            for (int k = 0; k < nd->n_in; k++) {
+                int jk = nd->in[k];
+                const tx_node *b = &m->nodes[jk];
+                float *dk = grad_target(e, jk);
+                if (!dk) continue;
+                if (nd->op == TX_OP_ADD) {
+                    memcpy(dk, dy, (size_t)cnt * sizeof(float));
+                } else if (nd->op == TX_OP_MUL) {
+                    const float *x0 = e->act[nd->in[0]], *x1 = e->act[nd->in[1]];
+                    const tx_node *g = &m->nodes[nd->in[1]];
+                    int gated = g->oh == 1 && g->ow == 1 && (nd->oh != 1 || nd->ow != 1);
+                    if (gated && k == 1) /* the gate [n, c] */
+                        tx_chanmul_backward(NULL, dk, dy, x0, x1, n, (int64_t)nd->oh * nd->ow, nd->oc);
+                    else if (gated) /* the gated input */
+                        tx_chanmul_backward(dk, NULL, dy, x0, x1, n, (int64_t)nd->oh * nd->ow, nd->oc);
+                    else /* d(x0 * x1)/dx_k = the other factor */
+                        tx_mul_backward(dk, NULL, dy, e->act[jk], k ? x0 : x1, cnt);
+                } else { /* concat */
+                    int off = 0;
+                    for (int q = 0; q < k; q++) off += m->nodes[nd->in[q]].oc;
+                    tx_channel_copy(dk, b->oc, dy + off, nd->oc, rows, b->oc);
+                }
+                grad_done(e, jk, dk);
+            }
+            if (e->prof) e->prof[2 * i + 1] += tx_now() - t0;
+            continue;
+        }
         float *dx = grad_target(e, j);
         switch (nd->op) {
         case TX_OP_CONV2D: {
@@ -373,12 +538,10 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
                                dy, x, P(e, nd, 0), &s, e->scratch);
             break;
         }
-        case TX_OP_BATCHNORM: {
-            int64_t rows = (int64_t)n * nd->oh * nd->ow;
+        case TX_OP_BATCHNORM:
             tx_batchnorm_backward(dx ? dx : e->tmp, e->pgrad[nd->param[0]], e->pgrad[nd->param[1]],
                                   dy, x, P(e, nd, 0), e->bn_mean[i], e->bn_invstd[i], rows, nd->oc);
             break;
-        }
         case TX_OP_RELU:
             if (dx) tx_relu_backward(dx, dy, e->act[i], cnt);
             break;
@@ -398,24 +561,50 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
             break;
         case TX_OP_LINEAR:
             tx_linear_backward(dx, e->pgrad[nd->param[0]], nd->bias ? e->pgrad[nd->param[1]] : NULL,
-                               dy, x, P(e, nd, 0), n, a->oc, nd->oc);
+                               dy, x, P(e, nd, 0), rows, a->oc, nd->oc);
             break;
         case TX_OP_DROPOUT:
             if (dx) tx_dropout_backward(dx, dy, e->mask[i], cnt, nd->p);
             break;
+        case TX_OP_DROPPATH:
+            if (dx) tx_droppath_backward(dx, dy, e->mask[i], n, cnt / n, nd->p);
+            break;
         case TX_OP_FLATTEN:
+        case TX_OP_RESHAPE:
             if (dx && dx != dy) memcpy(dx, dy, (size_t)cnt * sizeof(float));
             break;
-        case TX_OP_ADD: {
-            if (dx) memcpy(dx, dy, (size_t)cnt * sizeof(float));
-            grad_done(e, j, dx);
-            int j2 = nd->in[1];
-            float *dx2 = grad_target(e, j2);
-            if (dx2) memcpy(dx2, dy, (size_t)cnt * sizeof(float));
-            grad_done(e, j2, dx2);
-            if (e->prof) e->prof[2 * i + 1] += tx_now() - t0;
-            continue;
-        }
+        case TX_OP_RELU6: if (dx) tx_relu6_backward(dx, dy, e->act[i], cnt); break;
+        case TX_OP_SIGMOID: if (dx) tx_sigmoid_backward(dx, dy, e->act[i], cnt); break;
+        case TX_OP_SILU: if (dx) tx_silu_backward(dx, dy, x, cnt); break;
+        case TX_OP_GELU: if (dx) tx_gelu_backward(dx, dy, x, cnt); break;
+        case TX_OP_HARDSWISH: if (dx) tx_hardswish_backward(dx, dy, x, cnt); break;
+        case TX_OP_HARDSIGMOID: if (dx) tx_hardsigmoid_backward(dx, dy, x, cnt); break;
+        case TX_OP_SOFTMAX: if (dx) tx_softmax_backward(dx, dy, e->act[i], (int)rows, nd->oc); break;
+        case TX_OP_LAYERNORM:
+            tx_layernorm_backward(dx, e->pgrad[nd->param[0]], e->pgrad[nd->param[1]], dy, x,
+                                  P(e, nd, 0), e->bn_mean[i], e->bn_invstd[i], rows, nd->oc);
+            break;
+        case TX_OP_LAYERSCALE:
+            tx_layerscale_backward(dx, e->pgrad[nd->param[0]], dy, x, P(e, nd, 0), rows, nd->oc);
+            break;
+        case TX_OP_CLS_POS:
+            tx_cls_pos_backward(dx, nd->cls ? e->pgrad[nd->param[0]] : NULL,
+                                e->pgrad[nd->param[nd->cls ? 1 : 0]], dy, nd->cls, n, a->oh * a->ow,
+                                nd->oc);
+            break;
+        case TX_OP_ATTENTION:
+            if (dx) {
+                tx_attn_shape s = e->attn[i];
+                s.n = n;
+                int d = nd->oc;
+                tx_attention_backward(dx, dx + d, dx + 2 * d, dy, NULL, x, x + d, x + 2 * d, &s,
+                                      e->scratch);
+            }
+            break;
+        case TX_OP_TOKEN0: if (dx) tx_token0_backward(dx, dy, n, a->oh, a->oc); break;
+        case TX_OP_PAD:
+            if (dx) tx_pad_backward(dx, dy, n, a->oh, a->ow, a->oc, nd->pad_t, nd->pad_l, nd->pad_b, nd->pad_r);
+            break;
         default: break;
         }
         grad_done(e, j, dx);

@@ -172,30 +172,153 @@ static int infer(tx_model *m, tx_node *nd, tx_err *err) {
         nd->oh = 1; nd->ow = 1; nd->oc = (int)f;
         return TX_OK;
     }
-    case TX_OP_LINEAR:
-        if (a->oh != 1 || a->ow != 1)
-            return tx_err_set(err, TX_ESHAPE,
-                              "node '%s': linear needs a flat input, got %dx%dx%d (add flatten)",
-                              nd->name, a->oh, a->ow, a->oc);
+    case TX_OP_LINEAR: /* over the last axis: [h, w, c] -> [h, w, out] */
         if (nd->out_c <= 0)
             return tx_err_set(err, TX_ESHAPE, "node '%s': out features %d", nd->name, nd->out_c);
-        nd->oh = 1; nd->ow = 1; nd->oc = nd->out_c;
+        nd->oh = a->oh; nd->ow = a->ow; nd->oc = nd->out_c;
         return TX_OK;
-    case TX_OP_ADD: {
+    case TX_OP_ADD:
+    case TX_OP_MUL: {
         const tx_node *b = &m->nodes[nd->in[1]];
-        if (a->oh != b->oh || a->ow != b->ow || a->oc != b->oc)
-            return tx_err_set(err, TX_ESHAPE, "node '%s': add of %dx%dx%d and %dx%dx%d",
-                              nd->name, a->oh, a->ow, a->oc, b->oh, b->ow, b->oc);
+        int same = a->oh == b->oh && a->ow == b->ow && a->oc == b->oc;
+        int gate = nd->op == TX_OP_MUL && b->oh == 1 && b->ow == 1 && b->oc == a->oc;
+        if (!same && !gate)
+            return tx_err_set(err, TX_ESHAPE, "node '%s': %s of %dx%dx%d and %dx%dx%d", nd->name,
+                              tx_op_name(nd->op), a->oh, a->ow, a->oc, b->oh, b->ow, b->oc);
         nd->oh = a->oh; nd->ow = a->ow; nd->oc = a->oc;
         return TX_OK;
     }
+    case TX_OP_RELU6:
+    case TX_OP_SIGMOID:
+    case TX_OP_SILU:
+    case TX_OP_GELU:
+    case TX_OP_HARDSWISH:
+    case TX_OP_HARDSIGMOID:
+    case TX_OP_LAYERSCALE:
+    case TX_OP_SOFTMAX:
+    case TX_OP_QUANTIZE:
+    case TX_OP_DEQUANTIZE:
+        nd->oh = a->oh; nd->ow = a->ow; nd->oc = a->oc;
+        return TX_OK;
+    case TX_OP_LAYERNORM:
+        nd->oh = a->oh; nd->ow = a->ow; nd->oc = a->oc;
+        if (!(nd->eps > 0))
+            return tx_err_set(err, TX_EINVAL, "node '%s': layer norm eps %g must be > 0", nd->name, nd->eps);
+        return TX_OK;
+    case TX_OP_DROPPATH:
+        nd->oh = a->oh; nd->ow = a->ow; nd->oc = a->oc;
+        if (!(nd->p >= 0 && nd->p < 1))
+            return tx_err_set(err, TX_EINVAL, "node '%s': drop path p=%g not in [0,1)", nd->name, nd->p);
+        return TX_OK;
+    case TX_OP_CLS_POS: {
+        int64_t t = (int64_t)a->oh * a->ow + (nd->cls ? 1 : 0);
+        if (t > (1 << 20)) return tx_err_set(err, TX_ESHAPE, "node '%s': %lld tokens", nd->name, (long long)t);
+        nd->oh = (int)t; nd->ow = 1; nd->oc = a->oc;
+        return TX_OK;
+    }
+    case TX_OP_ATTENTION:
+        if (a->ow != 1 || nd->heads < 1 || a->oc % 3 || (a->oc / 3) % nd->heads)
+            return tx_err_set(err, TX_ESHAPE,
+                              "node '%s': attention needs qkv tokens [t, 1, 3*heads*hd], got %dx%dx%d "
+                              "with %d heads", nd->name, a->oh, a->ow, a->oc, nd->heads);
+        nd->oh = a->oh; nd->ow = 1; nd->oc = a->oc / 3;
+        return TX_OK;
+    case TX_OP_TOKEN0:
+        if (a->ow != 1)
+            return tx_err_set(err, TX_ESHAPE, "node '%s': token0 needs tokens [t, 1, d], got %dx%dx%d",
+                              nd->name, a->oh, a->ow, a->oc);
+        nd->oh = 1; nd->ow = 1; nd->oc = a->oc;
+        return TX_OK;
+    case TX_OP_CONCAT: {
+        int64_t c = 0;
+        for (int k = 0; k < nd->n_in; k++) {
+            const tx_node *b = &m->nodes[nd->in[k]];
+            if (b->oh != a->oh || b->ow != a->ow)
+                return tx_err_set(err, TX_ESHAPE, "node '%s': concat input %d is %dx%d, input 0 %dx%d",
+                                  nd->name, k, b->oh, b->ow, a->oh, a->ow);
+            c += b->oc;
+        }
+        if (c > (1 << 24)) return tx_err_set(err, TX_ESHAPE, "node '%s': too many channels", nd->name);
+        nd->oh = a->oh; nd->ow = a->ow; nd->oc = (int)c;
+        return TX_OK;
+    }
+    case TX_OP_PAD:
+        if (nd->pad_t < 0 || nd->pad_l < 0 || nd->pad_b < 0 || nd->pad_r < 0 || nd->pad_t > 4096 ||
+            nd->pad_l > 4096 || nd->pad_b > 4096 || nd->pad_r > 4096)
+            return tx_err_set(err, TX_ESHAPE, "node '%s': padding must be in [0, 4096]", nd->name);
+        nd->oh = a->oh + nd->pad_t + nd->pad_b;
+        nd->ow = a->ow + nd->pad_l + nd->pad_r;
+        nd->oc = a->oc;
+        return TX_OK;
+    case TX_OP_RESHAPE:
+        if (nd->rh < 1 || nd->rw < 1 || nd->rc < 1 ||
+            (int64_t)nd->rh * nd->rw * nd->rc != (int64_t)a->oh * a->ow * a->oc)
+            return tx_err_set(err, TX_ESHAPE, "node '%s': cannot reshape %dx%dx%d to %dx%dx%d", nd->name,
+                              a->oh, a->ow, a->oc, nd->rh, nd->rw, nd->rc);
+        nd->oh = nd->rh; nd->ow = nd->rw; nd->oc = nd->rc;
+        return TX_OK;
     default: break;
     }
     return tx_err_set(err, TX_EUNSUP, "node '%s': unknown op %d", nd->name, (int)nd->op);
 }
 
 static int n_inputs_of(tx_op_kind k) {
-    return k == TX_OP_INPUT ? 0 : k == TX_OP_ADD ? 2 : 1;
+    return k == TX_OP_INPUT ? 0 : (k == TX_OP_ADD || k == TX_OP_MUL) ? 2 : 1;
+}
+
+static int is_q(tx_dtype t) { return t == TX_U8 || t == TX_I8; }
+
+/* Checks the node's output type against its op and inputs (quantized nodes read 8-bit
+ * inputs; QUANTIZE and DEQUANTIZE convert), the fused activation and the quantization. */
+static int check_types(const tx_model *m, tx_node *nd, tx_err *err) {
+    if (nd->act < TX_ACT_NONE || nd->act > TX_ACT_RELU6)
+        return tx_err_set(err, TX_EINVAL, "node '%s': unknown fused activation %d", nd->name, nd->act);
+    if (nd->act && nd->op != TX_OP_CONV2D && nd->op != TX_OP_LINEAR && nd->op != TX_OP_ADD &&
+        nd->op != TX_OP_MUL && nd->op != TX_OP_MAXPOOL && nd->op != TX_OP_AVGPOOL)
+        return tx_err_set(err, TX_EINVAL, "node '%s': %s takes no fused activation", nd->name,
+                          tx_op_name(nd->op));
+    if (nd->op == TX_OP_INPUT) {
+        if (nd->dtype != TX_F32 && !is_q(nd->dtype))
+            return tx_err_set(err, TX_EUNSUP, "node '%s': input type must be float32, uint8 or int8", nd->name);
+    } else {
+        tx_dtype in = m->nodes[nd->in[0]].dtype;
+        for (int k = 1; k < nd->n_in; k++)
+            if (is_q(m->nodes[nd->in[k]].dtype) != is_q(in))
+                return tx_err_set(err, TX_EINVAL, "node '%s': inputs mix float and 8-bit tensors", nd->name);
+        if (nd->op == TX_OP_FLATTEN || nd->op == TX_OP_RESHAPE || nd->op == TX_OP_DROPOUT) {
+            /* data unchanged: the output has the input's type and quantization */
+            const tx_node *a = &m->nodes[nd->in[0]];
+            nd->dtype = a->dtype; nd->qscale = a->qscale; nd->qzp = a->qzp;
+        } else if (nd->op == TX_OP_QUANTIZE) {
+            if (!is_q(nd->dtype))
+                return tx_err_set(err, TX_EINVAL, "node '%s': quantize must output uint8 or int8", nd->name);
+        } else if (nd->op == TX_OP_DEQUANTIZE) {
+            if (nd->dtype != TX_F32 || !is_q(in))
+                return tx_err_set(err, TX_EINVAL, "node '%s': dequantize reads 8-bit and outputs float32", nd->name);
+        } else if (is_q(nd->dtype) != is_q(in) || (nd->dtype != TX_F32 && !is_q(nd->dtype))) {
+            return tx_err_set(err, TX_EINVAL, "node '%s': %s output is %s but its input is %s (insert a "
+                              "quantize or dequantize node)", nd->name, tx_op_name(nd->op),
+                              tx_dtype_name(nd->dtype), tx_dtype_name(in));
+        } else if (is_q(nd->dtype)) {
+            switch (nd->op) {
+            case TX_OP_CONV2D: case TX_OP_LINEAR: case TX_OP_ADD: case TX_OP_MUL:
+            case TX_OP_MAXPOOL: case TX_OP_AVGPOOL: case TX_OP_GLOBAL_AVGPOOL: case TX_OP_SOFTMAX:
+            case TX_OP_SIGMOID: case TX_OP_HARDSWISH: case TX_OP_CONCAT: case TX_OP_PAD:
+                break;
+            default:
+                return tx_err_set(err, TX_EUNSUP, "node '%s': %s has no 8-bit kernel", nd->name,
+                                  tx_op_name(nd->op));
+            }
+        }
+    }
+    if (is_q(nd->dtype) && !(nd->qscale > 0 && nd->qscale < 1e30f))
+        return tx_err_set(err, TX_EINVAL, "node '%s': quantization scale %g must be positive and finite",
+                          nd->name, nd->qscale);
+    if (is_q(nd->dtype) && (nd->dtype == TX_U8 ? (nd->qzp < 0 || nd->qzp > 255) : (nd->qzp < -128 || nd->qzp > 127)))
+        return tx_err_set(err, TX_EINVAL, "node '%s': zero point %d out of range", nd->name, (int)nd->qzp);
+    if (nd->qmode < 0 || nd->qmode > 1)
+        return tx_err_set(err, TX_EINVAL, "node '%s': qmode %d", nd->name, nd->qmode);
+    return TX_OK;
 }
 
 /* Adds a node: validates inputs, infers its shape, creates its parameters (zeroed,
@@ -208,7 +331,7 @@ static int add_node(tx_model *m, const tx_node *proto, tx_err *err) {
     if (!nd.name[0]) snprintf(nd.name, sizeof nd.name, "%s%d", tx_op_name(nd.op), id);
     if ((nd.op == TX_OP_INPUT) != (id == 0))
         return tx_err_set(err, TX_EINVAL, "node '%s': the input must be node 0 and only node 0", nd.name);
-    if (nd.n_in != n_inputs_of(nd.op))
+    if (nd.op == TX_OP_CONCAT ? (nd.n_in < 1 || nd.n_in > TX_MAX_NODE_INPUTS) : nd.n_in != n_inputs_of(nd.op))
         return tx_err_set(err, TX_EINVAL, "node '%s': %s takes %d inputs, got %d", nd.name,
                           tx_op_name(nd.op), n_inputs_of(nd.op), nd.n_in);
     for (int i = 0; i < nd.n_in; i++)
@@ -218,9 +341,13 @@ static int add_node(tx_model *m, const tx_node *proto, tx_err *err) {
     for (int i = 0; i < m->n_nodes; i++)
         if (strcmp(m->nodes[i].name, nd.name) == 0)
             return tx_err_set(err, TX_EINVAL, "node name '%s' used twice", nd.name);
-    int rc = infer(m, &nd, err);
+    int rc = check_types(m, &nd, err);
     if (rc) return rc;
-    {
+    rc = infer(m, &nd, err);
+    if (rc) return rc;
+    if (is_q(nd.dtype) && (nd.op == TX_OP_CONV2D || nd.op == TX_OP_LINEAR)) {
+        nd.n_param = 0; /* the importer / loader adds weight, weight_scale, weight_zp, bias */
+    } else {
         const tx_node *a = nd.n_in ? &m->nodes[nd.in[0]] : NULL;
         nd.n_param = 0;
         if (nd.op == TX_OP_CONV2D) {
@@ -250,6 +377,24 @@ static int add_node(tx_model *m, const tx_node *proto, tx_err *err) {
             }
             float *g = m->params[nd.param[0]].t.data, *v = m->params[nd.param[3]].t.data;
             for (int i = 0; i < a->oc; i++) g[i] = v[i] = 1.0f;
+        } else if (nd.op == TX_OP_LAYERNORM || nd.op == TX_OP_LAYERSCALE) {
+            int64_t cs[1] = {a->oc};
+            int nr = nd.op == TX_OP_LAYERNORM ? 2 : 1;
+            for (int r = 0; r < nr; r++) {
+                const char *role = nd.op == TX_OP_LAYERSCALE ? "gamma" : r ? "bias" : "weight";
+                if ((rc = add_param(m, nd.name, role, 1, cs, 1, 0, err)) < 0) return rc;
+                nd.param[nd.n_param++] = rc;
+            }
+            float *g = m->params[nd.param[0]].t.data;
+            for (int i = 0; i < a->oc; i++) g[i] = 1.0f;
+        } else if (nd.op == TX_OP_CLS_POS) {
+            int64_t cs[1] = {a->oc}, ps[2] = {nd.oh, a->oc};
+            if (nd.cls) {
+                if ((rc = add_param(m, nd.name, "cls_token", 1, cs, 1, 0, err)) < 0) return rc;
+                nd.param[nd.n_param++] = rc;
+            }
+            if ((rc = add_param(m, nd.name, "pos_embed", 2, ps, 1, 0, err)) < 0) return rc;
+            nd.param[nd.n_param++] = rc;
         }
     }
     if (m->n_nodes == m->cap_nodes) {
@@ -325,6 +470,75 @@ int tx_g_add(tx_model *m, int a, int b, tx_err *err) {
     return add_node(m, &nd, err);
 }
 
+int tx_g_act(tx_model *m, tx_op_kind op, int in, tx_err *err) {
+    switch (op) {
+    case TX_OP_RELU: case TX_OP_RELU6: case TX_OP_SIGMOID: case TX_OP_SILU: case TX_OP_GELU:
+    case TX_OP_HARDSWISH: case TX_OP_HARDSIGMOID: case TX_OP_SOFTMAX: case TX_OP_TOKEN0:
+        return simple(m, op, in, err);
+    default:
+        return tx_err_set(err, TX_EINVAL, "tx_g_act: %s is not an activation", tx_op_name(op));
+    }
+}
+
+int tx_g_mul(tx_model *m, int a, int b, tx_err *err) {
+    tx_node nd = {.op = TX_OP_MUL, .n_in = 2, .in = {a, b}};
+    return add_node(m, &nd, err);
+}
+
+int tx_g_layernorm(tx_model *m, int in, const char *name, float eps, tx_err *err) {
+    tx_node nd = {.op = TX_OP_LAYERNORM, .n_in = 1, .in = {in}, .eps = eps};
+    snprintf(nd.name, sizeof nd.name, "%s", name);
+    return add_node(m, &nd, err);
+}
+
+int tx_g_layerscale(tx_model *m, int in, const char *name, tx_err *err) {
+    tx_node nd = {.op = TX_OP_LAYERSCALE, .n_in = 1, .in = {in}};
+    snprintf(nd.name, sizeof nd.name, "%s", name);
+    return add_node(m, &nd, err);
+}
+
+int tx_g_droppath(tx_model *m, int in, float p, tx_err *err) {
+    tx_node nd = {.op = TX_OP_DROPPATH, .n_in = 1, .in = {in}, .p = p};
+    return add_node(m, &nd, err);
+}
+
+int tx_g_cls_pos(tx_model *m, int in, const char *name, int cls, tx_err *err) {
+    tx_node nd = {.op = TX_OP_CLS_POS, .n_in = 1, .in = {in}, .cls = cls ? 1 : 0};
+    snprintf(nd.name, sizeof nd.name, "%s", name);
+    return add_node(m, &nd, err);
+}
+
+int tx_g_attention(tx_model *m, int qkv, int heads, tx_err *err) {
+    tx_node nd = {.op = TX_OP_ATTENTION, .n_in = 1, .in = {qkv}, .heads = heads};
+    return add_node(m, &nd, err);
+}
+
+int tx_g_token0(tx_model *m, int in, tx_err *err) { return simple(m, TX_OP_TOKEN0, in, err); }
+
+int tx_g_conv_ex(tx_model *m, int in, const char *name, int oc, int kh, int kw, int sh, int sw,
+                 const int pad[4], int dh, int dw, int groups, int bias, int act, tx_err *err) {
+    tx_node nd = {.op = TX_OP_CONV2D, .n_in = 1, .in = {in}, .kh = kh, .kw = kw, .sh = sh, .sw = sw,
+                  .pad_t = pad[0], .pad_l = pad[1], .pad_b = pad[2], .pad_r = pad[3], .dh = dh,
+                  .dw = dw, .groups = groups, .out_c = oc, .bias = bias, .act = act};
+    snprintf(nd.name, sizeof nd.name, "%s", name);
+    return add_node(m, &nd, err);
+}
+
+int tx_model_feature_node(const tx_model *m) {
+    if (m->feature_node > 0 && m->feature_node < m->n_nodes) return m->feature_node;
+    int i = m->n_nodes - 1;
+    /* skip what follows the head (softmax, reshape, dequantize ...) */
+    while (i > 0 && m->nodes[i].op != TX_OP_LINEAR &&
+           !(m->nodes[i].op == TX_OP_CONV2D && m->nodes[i].kh == 1 && m->nodes[i].kw == 1))
+        i--;
+    if (i <= 0) return m->n_nodes - 1;
+    int j = m->nodes[i].in[0];
+    while (j > 0 && (m->nodes[j].op == TX_OP_FLATTEN || m->nodes[j].op == TX_OP_DROPOUT ||
+                     m->nodes[j].op == TX_OP_RESHAPE))
+        j = m->nodes[j].in[0];
+    return j;
+}
+
 int64_t tx_model_param_count(const tx_model *m, int trainable_only) {
     int64_t n = 0;
     for (int i = 0; i < m->n_params; i++)
@@ -341,6 +555,7 @@ double tx_model_flops(const tx_model *m) {
         switch (nd->op) {
         case TX_OP_CONV2D: f += 2.0 * out * nd->kh * nd->kw * (a->oc / nd->groups); break;
         case TX_OP_LINEAR: f += 2.0 * out * a->oc; break;
+        case TX_OP_ATTENTION: f += 4.0 * nd->oh * (double)nd->oh * nd->oc; break;
         default: break;
         }
     }

@@ -12,6 +12,8 @@ static cJSON *int_array(const int *v, int n) {
     return a;
 }
 
+static const char *const act_names[4] = {"none", "relu", "relu_n1_to_1", "relu6"};
+
 static cJSON *node_json(const tx_node *nd) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "op", tx_op_name(nd->op));
@@ -49,9 +51,33 @@ static cJSON *node_json(const tx_node *nd) {
         cJSON_AddNumberToObject(o, "out", nd->out_c);
         cJSON_AddBoolToObject(o, "bias", nd->bias);
         break;
-    case TX_OP_DROPOUT: cJSON_AddNumberToObject(o, "p", nd->p); break;
+    case TX_OP_DROPOUT:
+    case TX_OP_DROPPATH: cJSON_AddNumberToObject(o, "p", nd->p); break;
+    case TX_OP_LAYERNORM: cJSON_AddNumberToObject(o, "eps", nd->eps); break;
+    case TX_OP_CLS_POS: cJSON_AddBoolToObject(o, "cls", nd->cls); break;
+    case TX_OP_ATTENTION: cJSON_AddNumberToObject(o, "heads", nd->heads); break;
+    case TX_OP_SOFTMAX:
+        if (nd->beta != 0) cJSON_AddNumberToObject(o, "beta", nd->beta);
+        break;
+    case TX_OP_PAD: {
+        int pad[4] = {nd->pad_t, nd->pad_l, nd->pad_b, nd->pad_r};
+        cJSON_AddItemToObject(o, "pad", int_array(pad, 4));
+        break;
+    }
+    case TX_OP_RESHAPE: {
+        int sh[3] = {nd->rh, nd->rw, nd->rc};
+        cJSON_AddItemToObject(o, "shape", int_array(sh, 3));
+        break;
+    }
     default: break;
     }
+    if (nd->act) cJSON_AddStringToObject(o, "act", act_names[nd->act]);
+    if (nd->dtype != TX_F32) {
+        cJSON_AddStringToObject(o, "dtype", tx_dtype_name(nd->dtype));
+        cJSON_AddNumberToObject(o, "qscale", nd->qscale);
+        cJSON_AddNumberToObject(o, "qzp", nd->qzp);
+    }
+    if (nd->qmode) cJSON_AddStringToObject(o, "qmode", "tflite_ref");
     return o;
 }
 
@@ -69,6 +95,8 @@ char *tx_model_meta_json(const tx_model *m) {
             cJSON_AddItemToArray(c, cJSON_CreateString(m->class_names[i]));
     }
     cJSON_AddItemToObject(root, "preprocess", tx_preproc_to_json(&m->pp));
+    if (m->output_probs) cJSON_AddStringToObject(root, "output", "probabilities");
+    if (m->feature_node > 0) cJSON_AddNumberToObject(root, "feature_node", m->feature_node);
     if (m->provenance) {
         cJSON *p = cJSON_Parse(m->provenance);
         if (p) cJSON_AddItemToObject(root, "provenance", p);
@@ -170,7 +198,8 @@ static int get_bool(jctx *c, const cJSON *o, const char *key, int *v, int def) {
 static int parse_node(jctx *c, const cJSON *o, int idx, tx_node *nd) {
     static const char *const known[] = {"op", "name", "in", "shape", "kernel", "stride", "pad",
                                         "dilation", "groups", "out", "bias", "count_include_pad",
-                                        "eps", "momentum", "p", NULL};
+                                        "eps", "momentum", "p", "act", "heads", "cls", "beta",
+                                        "dtype", "qscale", "qzp", "qmode", NULL};
     memset(nd, 0, sizeof *nd);
     char where[32];
     snprintf(where, sizeof where, "#%d", idx);
@@ -242,7 +271,96 @@ static int parse_node(jctx *c, const cJSON *o, int idx, tx_node *nd) {
     case TX_OP_DROPOUT:
         if ((rc = get_num(c, o, "p", &nd->p, 0.5f))) return rc;
         break;
+    case TX_OP_DROPPATH:
+        if ((rc = get_num(c, o, "p", &nd->p, 0.0f))) return rc;
+        break;
+    case TX_OP_LAYERNORM:
+        if ((rc = get_num(c, o, "eps", &nd->eps, 1e-5f))) return rc;
+        break;
+    case TX_OP_CLS_POS:
+        if ((rc = get_bool(c, o, "cls", &nd->cls, 1))) return rc;
+        break;
+    case TX_OP_ATTENTION:
+        if ((rc = get_ints(c, o, "heads", v, 1, 0, 1, 4096))) return rc;
+        nd->heads = v[0];
+        break;
+    case TX_OP_SOFTMAX:
+        if ((rc = get_num(c, o, "beta", &nd->beta, 0.0f))) return rc;
+        break;
+    case TX_OP_PAD:
+        if ((rc = get_ints(c, o, "pad", v, 4, 0, 0, 4096))) return rc;
+        nd->pad_t = v[0]; nd->pad_l = v[1]; nd->pad_b = v[2]; nd->pad_r = v[3];
+        break;
+    case TX_OP_RESHAPE:
+        if ((rc = get_ints(c, o, "shape", v, 3, 0, 1, 1 << 30))) return rc;
+        nd->rh = v[0]; nd->rw = v[1]; nd->rc = v[2];
+        break;
     default: break;
+    }
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "act");
+    if (act) {
+        int k = -1;
+        for (int i = 0; i < 4 && cJSON_IsString(act); i++)
+            if (!strcmp(act->valuestring, act_names[i])) k = i;
+        if (k < 0)
+            return tx_err_set(c->err, TX_EFORMAT, "%s: graph node '%s': 'act' must be one of none, relu, "
+                              "relu_n1_to_1, relu6", c->path, nd->name);
+        nd->act = k;
+    }
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(o, "dtype");
+    if (dt) {
+        if (!cJSON_IsString(dt) || (strcmp(dt->valuestring, "U8") && strcmp(dt->valuestring, "I8") &&
+                                    strcmp(dt->valuestring, "F32")))
+            return tx_err_set(c->err, TX_EFORMAT, "%s: graph node '%s': 'dtype' must be \"F32\", \"U8\" or \"I8\"",
+                              c->path, nd->name);
+        nd->dtype = !strcmp(dt->valuestring, "U8") ? TX_U8 : !strcmp(dt->valuestring, "I8") ? TX_I8 : TX_F32;
+        if ((rc = get_num(c, o, "qscale", &nd->qscale, 0.0f))) return rc;
+        if ((rc = get_ints(c, o, "qzp", v, 1, 0, -128, 255))) return rc;
+        nd->qzp = v[0];
+    }
+    const cJSON *qm = cJSON_GetObjectItemCaseSensitive(o, "qmode");
+    if (qm) {
+        if (!cJSON_IsString(qm) || (strcmp(qm->valuestring, "tflite_ref") && strcmp(qm->valuestring, "xnnpack")))
+            return tx_err_set(c->err, TX_EFORMAT, "%s: graph node '%s': 'qmode' must be \"xnnpack\" or \"tflite_ref\"",
+                              c->path, nd->name);
+        nd->qmode = !strcmp(qm->valuestring, "tflite_ref");
+    }
+    return TX_OK;
+}
+
+/* Creates the parameters of quantized conv2d / linear node id from the file's tensors
+ * (their dtypes and shapes are checked here; the data is copied with the others). */
+static int attach_qparams(tx_model *m, int id, const tx_safetensors *st, const char *path, tx_err *err) {
+    tx_node *nd = &m->nodes[id];
+    if (!(nd->dtype == TX_U8 || nd->dtype == TX_I8) || (nd->op != TX_OP_CONV2D && nd->op != TX_OP_LINEAR))
+        return TX_OK;
+    const tx_node *a = &m->nodes[nd->in[0]];
+    static const char *const roles[4] = {"weight", "weight_scale", "weight_zp", "bias"};
+    for (int r = 0; r < (nd->bias ? 4 : 3); r++) {
+        char name[160];
+        snprintf(name, sizeof name, "%s.%s", nd->name, roles[r]);
+        const tx_st_tensor *t = tx_st_find(st, name);
+        if (!t) return tx_err_set(err, TX_EFORMAT, "%s: tensor '%s' is missing", path, name);
+        int ok;
+        if (r == 0)
+            ok = (t->dtype == TX_U8 || t->dtype == TX_I8) &&
+                 (nd->op == TX_OP_CONV2D
+                      ? t->ndim == 4 && t->shape[0] == nd->out_c && t->shape[1] == nd->kh &&
+                            t->shape[2] == nd->kw && t->shape[3] == a->oc / nd->groups
+                      : t->ndim == 2 && t->shape[0] == nd->out_c && t->shape[1] == a->oc);
+        else if (r == 1)
+            ok = t->dtype == TX_F32 && t->ndim == 1 && (t->shape[0] == 1 || t->shape[0] == nd->out_c);
+        else if (r == 2)
+            ok = t->dtype == TX_I32 && t->ndim == 1 && t->shape[0] == 1;
+        else
+            ok = t->dtype == TX_I32 && t->ndim == 1 && t->shape[0] == nd->out_c;
+        if (!ok)
+            return tx_err_set(err, TX_ESHAPE, "%s: tensor '%s' has the wrong type or shape for node '%s' "
+                              "(%s, %d dims)", path, name, nd->name, tx_dtype_name(t->dtype), t->ndim);
+        int p = tx_model_add_param(m, nd->name, roles[r], t->dtype, t->ndim, t->shape, 0, 0, err);
+        if (p < 0) return tx_err_prefix(err, p, "%s", path);
+        nd = &m->nodes[id];
+        nd->param[nd->n_param++] = p;
     }
     return TX_OK;
 }
@@ -298,6 +416,7 @@ int tx_model_from_st(const tx_safetensors *st, const char *path, const char *ext
             rc = tx_err_prefix(err, id, "%s: graph", path);
             goto done;
         }
+        if ((rc = attach_qparams(m, id, st, path, err))) goto done;
     }
     /* parameters */
     for (int i = 0; i < m->n_params; i++) {
@@ -307,7 +426,7 @@ int tx_model_from_st(const tx_safetensors *st, const char *path, const char *ext
             rc = tx_err_set(err, TX_EFORMAT, "%s: tensor '%s' is missing", path, p->name);
             goto done;
         }
-        int same = t->dtype == TX_F32 && t->ndim == p->t.ndim;
+        int same = t->dtype == p->t.dtype && t->ndim == p->t.ndim;
         for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == p->t.shape[d];
         if (!same) {
             char want[64] = "", got[64] = "";
@@ -315,8 +434,8 @@ int tx_model_from_st(const tx_safetensors *st, const char *path, const char *ext
                 snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)p->t.shape[d]);
             for (int d = 0; d < t->ndim; d++)
                 snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
-            rc = tx_err_set(err, TX_ESHAPE, "%s: tensor '%s' is %s [%s], the graph needs F32 [%s]", path,
-                            p->name, tx_dtype_name(t->dtype), got, want);
+            rc = tx_err_set(err, TX_ESHAPE, "%s: tensor '%s' is %s [%s], the graph needs %s [%s]", path,
+                            p->name, tx_dtype_name(t->dtype), got, tx_dtype_name(p->t.dtype), want);
             goto done;
         }
         memcpy(p->t.data, t->data, t->nbytes);
@@ -371,6 +490,27 @@ int tx_model_from_st(const tx_safetensors *st, const char *path, const char *ext
         char *s = cJSON_PrintUnformatted(prov);
         tx_model_set_provenance(m, s);
         free(s);
+    }
+    const cJSON *outk = cJSON_GetObjectItemCaseSensitive(root, "output");
+    if (outk) {
+        if (!cJSON_IsString(outk) || (strcmp(outk->valuestring, "probabilities") && strcmp(outk->valuestring, "logits"))) {
+            rc = tx_err_set(err, TX_EFORMAT, "%s: 'output' must be \"logits\" or \"probabilities\"", path);
+            goto done;
+        }
+        m->output_probs = !strcmp(outk->valuestring, "probabilities");
+    }
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(root, "feature_node");
+    if (fn) {
+        if (!cJSON_IsNumber(fn) || fn->valuedouble != (double)fn->valueint || fn->valueint < 1 ||
+            fn->valueint >= m->n_nodes) {
+            rc = tx_err_set(err, TX_EFORMAT, "%s: 'feature_node' must be a node id in [1, %d)", path, m->n_nodes);
+            goto done;
+        }
+        m->feature_node = fn->valueint;
+    }
+    if ((rc = tx_model_prepare(m, err))) {
+        rc = tx_err_prefix(err, rc, "%s", path);
+        goto done;
     }
 done:
     cJSON_Delete(root);

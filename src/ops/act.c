@@ -329,3 +329,65 @@ void tx_droppath_backward(float *dx, const float *dy, const uint8_t *keep, int n
         for (int64_t i = 0; i < per; i++) d[i] = g[i] * m;
     }
 }
+
+/* ---- elementwise product, clamping, channel concatenation, spatial padding ---- */
+
+void tx_mul_forward(float *y, const float *a, const float *b, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+}
+
+void tx_mul_backward(float *da, float *db, const float *dy, const float *a, const float *b,
+                     int64_t n) {
+    if (da) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) da[i] = dy[i] * b[i];
+    }
+    if (db) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+        for (int64_t i = 0; i < n; i++) db[i] = dy[i] * a[i];
+    }
+}
+
+void tx_clamp_forward(float *y, const float *x, int64_t n, float lo, float hi) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
+
+void tx_clamp_backward(float *dx, const float *dy, const float *y, int64_t n, float lo, float hi) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dx[i] = (y[i] > lo && y[i] < hi) ? dy[i] : 0.0f;
+}
+
+void tx_channel_copy(float *dst, int64_t ld_dst, const float *src, int64_t ld_src, int64_t rows,
+                     int c) {
+#pragma omp parallel for schedule(static) if (rows * c >= ACT_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) memcpy(dst + r * ld_dst, src + r * ld_src, (size_t)c * sizeof(float));
+}
+
+void tx_pad_forward(float *y, const float *x, int n, int h, int w, int c, int pt, int pl, int pb,
+                    int pr) {
+    const int oh = h + pt + pb, ow = w + pl + pr;
+#pragma omp parallel for schedule(static) if ((int64_t)n * oh * ow * c >= ACT_PAR_MIN)
+    for (int64_t r = 0; r < (int64_t)n * oh; r++) {
+        int b = (int)(r / oh), oy = (int)(r % oh), iy = oy - pt;
+        float *yr = y + r * ow * c;
+        if (iy < 0 || iy >= h) {
+            memset(yr, 0, (size_t)ow * c * sizeof(float));
+            continue;
+        }
+        memset(yr, 0, (size_t)pl * c * sizeof(float));
+        memcpy(yr + (int64_t)pl * c, x + (((int64_t)b * h + iy) * w) * c, (size_t)w * c * sizeof(float));
+        memset(yr + (int64_t)(pl + w) * c, 0, (size_t)pr * c * sizeof(float));
+    }
+}
+
+void tx_pad_backward(float *dx, const float *dy, int n, int h, int w, int c, int pt, int pl,
+                     int pb, int pr) {
+    const int oh = h + pt + pb, ow = w + pl + pr;
+#pragma omp parallel for schedule(static) if ((int64_t)n * h * w * c >= ACT_PAR_MIN)
+    for (int64_t r = 0; r < (int64_t)n * h; r++) {
+        int b = (int)(r / h), iy = (int)(r % h);
+        memcpy(dx + r * w * c, dy + (((int64_t)b * oh + iy + pt) * ow + pl) * c, (size_t)w * c * sizeof(float));
+    }
+}

@@ -117,3 +117,17 @@ void tx_softmax_forward(float *y, const float *x, int n, int k) {
         softmax_row(y + (int64_t)i * k, x + (int64_t)i * k, k, &m, &logs);
     }
 }
+
+/* dx = y * (dy - sum_j dy_j y_j) per row (softmax's Jacobian-vector product). */
+void tx_softmax_backward(float *dx, const float *dy, const float *y, int n, int k) {
+    if (n <= 0 || k <= 0) return;
+    const int nth = loss_threads(n, k);
+#pragma omp parallel for schedule(static) num_threads(nth)
+    for (int i = 0; i < n; i++) {
+        const float *yr = y + (int64_t)i * k, *dr = dy + (int64_t)i * k;
+        float *o = dx + (int64_t)i * k;
+        double s = 0;
+        for (int j = 0; j < k; j++) s += (double)dr[j] * yr[j];
+        for (int j = 0; j < k; j++) o[j] = yr[j] * (dr[j] - (float)s);
+    }
+}

@@ -43,6 +43,11 @@ typedef struct tx_conv_shape {
                            (shape not passed through init), scratch and kernels read
                            omp_get_max_threads() at each call: then the thread count must
                            not grow between sizing the scratch and running the kernels. */
+    int act;            /* activation every forward path applies right after the bias
+                           (inference fusion of conv + bias + activation): 0 none,
+                           1 relu, 2 clamp to [-1, 1], 3 relu6 (TFLite's codes, TX_ACT_*
+                           in graph.h). NaN stays NaN. Backward ignores it (the caller
+                           applies the activation's own backward to dy first). */
 } tx_conv_shape;
 
 /* Validates and fills oh/ow (from pad_b/pad_r when oh/ow are 0). */
@@ -57,6 +62,15 @@ void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
  * overwritten with the gradient summed over the batch. */
 void tx_conv2d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                         const float *w, const tx_conv_shape *s, float *scratch);
+/* Inference with weights packed once (a loaded model's weights do not change): wp holds
+ * tx_conv2d_packed_floats(s) floats, filled by tx_conv2d_pack from the OHWI w; then
+ * tx_conv2d_forward_packed computes what tx_conv2d_forward computes without repacking w
+ * on each call. The packed layout depends on s but not on s->n or s->threads: a pack
+ * made for one batch size serves every batch. Scratch: tx_conv2d_scratch_floats(s). */
+size_t tx_conv2d_packed_floats(const tx_conv_shape *s);
+void tx_conv2d_pack(float *wp, const float *w, const tx_conv_shape *s);
+void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const float *b,
+                              const tx_conv_shape *s, float *scratch);
 void tx_conv2d_forward_ref(float *y, const float *x, const float *w, const float *b,
                            const tx_conv_shape *s);
 void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
@@ -133,8 +147,9 @@ float tx_softmax_xent_forward(float *probs, const float *logits, const int32_t *
 /* Gradient of the mean loss: dlogits = (probs - target) / n. */
 void tx_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels,
                               int n, int k, float smoothing);
-/* Row-wise softmax (inference). */
+/* Row-wise softmax over k; backward: dx = y * (dy - sum(dy * y)) (dx may alias dy). */
 void tx_softmax_forward(float *y, const float *x, int n, int k);
+void tx_softmax_backward(float *dx, const float *dy, const float *y, int n, int k);
 
 /* ==== ops for ResNet / MobileNetV2 / EfficientNet / ConvNeXt / ViT ============== */
 
@@ -163,6 +178,25 @@ void tx_silu_forward_ref(float *y, const float *x, int64_t n);
 void tx_silu_backward_ref(float *dx, const float *dy, const float *x, int64_t n);
 void tx_gelu_forward_ref(float *y, const float *x, int64_t n);
 void tx_gelu_backward_ref(float *dx, const float *dy, const float *x, int64_t n);
+
+/* ---- products, clamps, concatenation, padding (act.c) ----------------------- */
+/* y = a * b (same shape); da = dy * b, db = dy * a (either may be NULL; they must not
+ * alias a or b). */
+void tx_mul_forward(float *y, const float *a, const float *b, int64_t n);
+void tx_mul_backward(float *da, float *db, const float *dy, const float *a, const float *b,
+                     int64_t n);
+/* y = min(max(x, lo), hi); backward passes dy where lo < y < hi (dx may alias dy). */
+void tx_clamp_forward(float *y, const float *x, int64_t n, float lo, float hi);
+void tx_clamp_backward(float *dx, const float *dy, const float *y, int64_t n, float lo, float hi);
+/* Copies c channels of each of rows rows between row strides (concat forward writes a
+ * slice of the output, its backward reads one). */
+void tx_channel_copy(float *dst, int64_t ld_dst, const float *src, int64_t ld_src, int64_t rows,
+                     int c);
+/* Zero padding x[n,h,w,c] -> y[n, pt+h+pb, pl+w+pr, c]; backward crops dy back. */
+void tx_pad_forward(float *y, const float *x, int n, int h, int w, int c, int pt, int pl, int pb,
+                    int pr);
+void tx_pad_backward(float *dx, const float *dy, int n, int h, int w, int c, int pt, int pl,
+                     int pb, int pr);
 
 /* ---- per-channel scaling (act.c) ------------------------------------------- */
 /* Squeeze-excitation gate (NHWC, hw = h*w): y[n,hw,c] = x[n,hw,c] * s[n,c].
