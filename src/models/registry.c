@@ -4,15 +4,20 @@
 #include <stdio.h>
 #include <string.h>
 
-/* families defined in vit.c and convnext.c */
+/* families defined in resnet.c, mobilenet.c, efficientnet.c, vit.c and convnext.c */
+extern const tx_arch_family tx_family_resnet, tx_family_mobilenet, tx_family_efficientnet;
 extern const tx_arch_family tx_family_vit, tx_family_convnext;
 
-static const tx_arch_family *const families[] = {&tx_family_cnn, &tx_family_vit,
+static const tx_arch_family *const families[] = {&tx_family_cnn, &tx_family_resnet,
+                                                 &tx_family_mobilenet, &tx_family_efficientnet,
+                                                 &tx_family_vit,
                                                  &tx_family_convnext, NULL};
 
 /* every family's names, in family order (filled from the families at compile time is not
  * possible in C, so the list is spelled out; test_graph checks it against the families) */
 const char *const tx_arch_names[] = {"small_cnn", "fmnist_net", "resnet8",
+                                     "resnet18", "resnet34", "resnet50", "mobilenet_v2",
+                                     "efficientnet_b0",
                                      "vit_tiny_patch16_224", "vit_small_patch16_224",
                                      "vit_base_patch16_224", "convnext_tiny", NULL};
 
