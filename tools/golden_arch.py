@@ -93,6 +93,24 @@ ARCHS = [
     dict(arch="efficientnet_b0", source="torchvision", model="efficientnet_b0",
          make=tv_model("efficientnet_b0", dropout=0.0, stochastic_depth_prob=0.0), size=64,
          classes=5, batch=2),
+    # vision transformers and ConvNeXt (src/models/vit.c, convnext.c)
+    dict(arch="vit_tiny_patch16_224", source="timm", model="vit_tiny_patch16_224",
+         make=timm_model("vit_tiny_patch16_224", size_kw=True), size=32, classes=5, batch=2,
+         grads=["patch_embed.proj.bias", "cls_token", "pos_embed", "blocks.0.norm1.weight",
+                "blocks.0.attn.qkv.bias", "blocks.5.attn.proj.bias", "blocks.11.attn.proj.weight",
+                "blocks.11.mlp.fc1.bias", "blocks.11.mlp.fc2.bias", "norm.weight", "head.weight",
+                "head.bias"]),
+    dict(arch="vit_small_patch16_224", source="timm", model="vit_small_patch16_224",
+         make=timm_model("vit_small_patch16_224", size_kw=True), size=32, classes=5, batch=2),
+    dict(arch="vit_base_patch16_224", source="timm", model="vit_base_patch16_224",
+         make=timm_model("vit_base_patch16_224", size_kw=True), size=32, classes=5, batch=2),
+    dict(arch="convnext_tiny", source="timm", model="convnext_tiny",
+         make=timm_model("convnext_tiny"), size=64, classes=5, batch=2),
+    dict(arch="vit_base_patch16_224", source="torchvision", model="vit_b_16",
+         make=tv_model("vit_b_16", dropout=0.0, attention_dropout=0.0), size=32, classes=5,
+         batch=2),
+    dict(arch="convnext_tiny", source="torchvision", model="convnext_tiny",
+         make=tv_model("convnext_tiny", stochastic_depth_prob=0.0), size=64, classes=5, batch=2),
 ]
 
 
