@@ -183,8 +183,8 @@ static const bad_case bad_cases[] = {
      "'w'", "duplicate field 'dtype'"},
     {"{\"w\":{\"dtype\":5,\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "'w'", "dtype"},
     {"{\"w\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "'w'", "F33"},
-    {"{\"w\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2, "'w'", "F16"},
-    {"{\"w\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2, "'w'", "BF16"},
+    {"{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, "'w'", "F16"},
+    {"{\"w\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "'w'", "BF16"},
     {"{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, "'w'", "F64"},
     {"{\"w\":{\"dtype\":\"I16\",\"shape\":[1],\"data_offsets\":[0,2]}}", 2, "'w'", "I16"},
     {"{\"w\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "'w'", "BOOL"},
@@ -315,15 +315,22 @@ static void test_malformed(void) {
               err.msg);
         free(b);
     }
-    /* Unsupported dtypes are TX_EUNSUP, unknown ones TX_EFORMAT. */
+    /* Unsupported dtypes are TX_EUNSUP, unknown ones TX_EFORMAT; half precision is read
+     * (2 bytes per element; importers convert it). */
     {
         size_t size;
-        uint8_t *b = mkfile("{\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}",
-                            4, &size);
+        uint8_t *b = mkfile("{\"h\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}",
+                            16, &size);
         tx_safetensors st;
         tx_err err = {0};
         int rc = tx_st_parse(b, size, "x", &st, &err);
-        CHECK(rc == TX_EUNSUP, "F16: rc %d (%s)", rc, err.msg);
+        CHECK(rc == TX_EUNSUP, "F64: rc %d (%s)", rc, err.msg);
+        free(b);
+        b = mkfile("{\"h\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4, &size);
+        rc = tx_st_parse(b, size, "x", &st, &err);
+        CHECK(rc == TX_OK && st.n == 1 && st.tensors[0].dtype == TX_BF16 && st.tensors[0].nbytes == 4,
+              "BF16: rc %d (%s)", rc, err.msg);
+        if (rc == TX_OK) tx_st_free(&st);
         free(b);
     }
     /* A missing file is an I/O error naming the path. */

@@ -53,6 +53,8 @@ size_t tx_dtype_size(tx_dtype t) {
     case TX_I8: return 1;
     case TX_I32: return 4;
     case TX_I64: return 8;
+    case TX_F16: return 2;
+    case TX_BF16: return 2;
     }
     return 0;
 }
@@ -64,6 +66,8 @@ const char *tx_dtype_name(tx_dtype t) {
     case TX_I8: return "I8";
     case TX_I32: return "I32";
     case TX_I64: return "I64";
+    case TX_F16: return "F16";
+    case TX_BF16: return "BF16";
     }
     return "?";
 }

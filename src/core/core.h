@@ -26,7 +26,7 @@ int tx_err_prefix(tx_err *err, int code, const char *fmt, ...)
 
 /* ---- tensors ------------------------------------------------------------ */
 
-typedef enum { TX_F32 = 0, TX_U8 = 1, TX_I8 = 2, TX_I32 = 3, TX_I64 = 4 } tx_dtype;
+typedef enum { TX_F32 = 0, TX_U8 = 1, TX_I8 = 2, TX_I32 = 3, TX_I64 = 4, TX_F16 = 5, TX_BF16 = 6 } tx_dtype;
 
 size_t tx_dtype_size(tx_dtype t);
 const char *tx_dtype_name(tx_dtype t); /* safetensors spelling: "F32", "U8", ... */

@@ -60,7 +60,7 @@ static const char *st_label(const char *name) { return name ? name : "<buffer>";
 typedef struct { const char *name; int supported; tx_dtype dt; } st_dtype_entry;
 static const st_dtype_entry st_dtypes[] = {
     {"F32", 1, TX_F32},  {"U8", 1, TX_U8},    {"I8", 1, TX_I8},    {"I32", 1, TX_I32},
-    {"I64", 1, TX_I64},  {"F16", 0, TX_F32},  {"BF16", 0, TX_F32}, {"F64", 0, TX_F32},
+    {"I64", 1, TX_I64},  {"F16", 1, TX_F16},  {"BF16", 1, TX_BF16}, {"F64", 0, TX_F32},
     {"I16", 0, TX_F32},  {"U16", 0, TX_F32},  {"U32", 0, TX_F32},  {"U64", 0, TX_F32},
     {"BOOL", 0, TX_F32}, {"F8_E4M3", 0, TX_F32}, {"F8_E5M2", 0, TX_F32},
 };
@@ -201,7 +201,7 @@ static int st_parse_tensor(const cJSON *e, const char *file, const uint8_t *data
     if (!de->supported)
         return tx_err_set(err, TX_EUNSUP,
                           "%s: tensor '%.200s': dtype %s is not supported "
-                          "(supported: F32, U8, I8, I32, I64)",
+                          "(supported: F32, F16, BF16, U8, I8, I32, I64)",
                           file, tn, de->name);
     t->dtype = de->dt;
 
