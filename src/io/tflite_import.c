@@ -133,27 +133,30 @@ int tx_zip_find_labels(const uint8_t *buf, size_t size, size_t start, const char
     *len = 0;
     if (fname_cap) fname[0] = 0;
     if (start >= size || size - start < 22) return TX_OK;
-    const uint8_t *z = buf + start;
-    size_t zn = size - start;
+    /* offsets below are absolute positions in buf; the zip lies in [start, size) */
+    const uint8_t *z = buf;
+    const size_t zn = size;
     /* End of central directory: the last "PK\5\6" whose comment reaches the end */
     size_t eocd = (size_t)-1;
-    size_t lo = zn > 22 + 65535 ? zn - 22 - 65535 : 0;
+    size_t lo = zn - start > 22 + 65535 ? zn - 22 - 65535 : start;
     for (size_t i = zn - 22 + 1; i-- > lo;) {
         if (rd32(z + i) == 0x06054b50u && i + 22 + rd16(z + i + 20) == zn) { eocd = i; break; }
     }
     if (eocd == (size_t)-1) {
-        if (rd32(z) == 0x04034b50u)
+        if (rd32(z + start) == 0x04034b50u)
             return tx_err_set(err, TX_EFORMAT, "%s: the zip appended at offset %zu has no end of central "
                               "directory", where, start);
         return TX_OK; /* trailing bytes that are not a zip: no labels */
     }
     uint32_t n_entries = rd16(z + eocd + 10), cd_size = rd32(z + eocd + 12), cd_off = rd32(z + eocd + 16);
-    if ((uint64_t)cd_size > eocd)
+    if ((uint64_t)cd_size > eocd - start)
         return tx_err_set(err, TX_EFORMAT, "%s: zip central directory size %u exceeds the data", where, cd_size);
     size_t cd_pos = eocd - cd_size;
+    /* the writer's offsets count from the file start or from the zip start: take them
+     * relative to where the central directory really is (as zip readers do) */
     if ((uint64_t)cd_off > cd_pos)
         return tx_err_set(err, TX_EFORMAT, "%s: zip central directory offset %u out of range", where, cd_off);
-    size_t concat = cd_pos - cd_off; /* bytes before the zip's own offset 0 */
+    size_t concat = cd_pos - cd_off;
     size_t best_pos = (size_t)-1;
     int best_rank = 0;
     size_t p = cd_pos;
@@ -193,7 +196,7 @@ int tx_zip_find_labels(const uint8_t *buf, size_t size, size_t start, const char
                           "deflate are supported)", where, name, method);
     if (usize > (64u << 20) || csize > (64u << 20))
         return tx_err_set(err, TX_EFORMAT, "%s: zip entry '%s' is too large (%u bytes)", where, name, usize);
-    if ((uint64_t)concat + loc + 30 > cd_pos)
+    if ((uint64_t)concat + loc < start || (uint64_t)concat + loc + 30 > cd_pos)
         return tx_err_set(err, TX_EFORMAT, "%s: zip entry '%s': local header offset %u out of range", where,
                           name, loc);
     const uint8_t *lh = z + concat + loc;
@@ -721,8 +724,11 @@ static int import_op(imp *s, const tx_tflite_op *op, tx_err *err) {
     switch (code) {
     case TX_TFL_OP_CONV_2D:
     case TX_TFL_OP_DEPTHWISE_CONV_2D:
-    case TX_TFL_OP_FULLY_CONNECTED:
-        return import_conv(s, op, err);
+    case TX_TFL_OP_FULLY_CONNECTED: {
+        int id = import_conv(s, op, err);
+        if (id >= 0) s->node_of[op->outputs[0]] = id;
+        return id;
+    }
     default: break;
     }
     int x = input_node(s, op->inputs[0], 0, err);
