@@ -5,6 +5,8 @@
 
 #include "cli.h"
 #include "graph/graph.h"
+#include "io/tflite_import.h"
+#include "models/models.h"
 #include "ops/ops.h"
 #include "train/optim.h"
 
@@ -15,15 +17,15 @@ static int cmp_double(const void *a, const void *b) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *arch = NULL;
-    int batch = 1, threads = 0, train = 0, json = 0, size = 28, channels = 1, classes = 10;
+    int batch = 1, threads = 0, train = 0, json = 0, size = 0, channels = 0, classes = 0;
     int warmup = 3, repeats = 20, profile = 0;
     cli_opt opts[] = {
         {"model", OPT_STR, &model, "FILE", "a taxon model file"},
         {"arch", OPT_STR, &arch, "NAME", "or a built-in architecture (random weights)"},
         {"batch-size", OPT_INT, &batch, "N", "images per batch (default 1)"},
-        {"image-size", OPT_INT, &size, "S", "input side for --arch (default 28)"},
-        {"channels", OPT_INT, &channels, "C", "input channels for --arch (default 1)"},
-        {"classes", OPT_INT, &classes, "K", "classes for --arch (default 10)"},
+        {"image-size", OPT_INT, &size, "S", "input side for --arch (default: the arch's, 224 for ImageNet nets)"},
+        {"channels", OPT_INT, &channels, "C", "input channels for --arch (default: the arch's)"},
+        {"classes", OPT_INT, &classes, "K", "classes for --arch (default 1000 at 224, else 10)"},
         {"train", OPT_FLAG, &train, NULL, "time a training step (forward + loss + backward + SGD)"},
         {"threads", OPT_INT, &threads, "N", "threads (default: all cores)"},
         {"warmup", OPT_INT, &warmup, "N", "untimed runs first (default 3)"},
@@ -48,7 +50,14 @@ int cmd_bench(int argc, char **argv) {
     if (threads <= 0) threads = omp_get_max_threads();
     tx_err err = {0};
     tx_model *m;
-    if (model ? tx_model_load(model, &m, &err) : tx_model_build(arch, size, size, channels, classes, 1, &m, &err))
+    if (arch) {
+        int ds, dc;
+        tx_arch_default_input(arch, &ds, &dc);
+        if (size <= 0) size = ds;
+        if (channels <= 0) channels = dc;
+        if (classes <= 0) classes = ds >= 224 ? 1000 : 10;
+    }
+    if (model ? tx_model_open(model, NULL, &m, &err) : tx_model_build(arch, size, size, channels, classes, 1, &m, &err))
         return cli_fail("bench", &err);
     tx_exec *e;
     if (tx_exec_create(m, batch, train, 1, &e, &err)) {

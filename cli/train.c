@@ -47,7 +47,9 @@ int cmd_train(int argc, char **argv) {
     cli_opt opts[] = {
         {"data", OPT_STR, &c.data, "SPEC", "training data: fashion-mnist:train, or a folder of IDX files"},
         {"val", OPT_STR, &c.val, "SPEC", "validation data, evaluated after every epoch"},
-        {"arch", OPT_STR, &c.arch, "NAME", "architecture: small_cnn, fmnist_net (default), resnet8"},
+        {"arch", OPT_STR, &c.arch, "NAME", "architecture (default fmnist_net; a wrong name lists them all)"},
+        {"image-size", OPT_INT, &c.image_size, "S", "train at S x S (images are resized; default: the data's size)"},
+        {"channels", OPT_INT, &c.channels, "C", "model input channels, 1 or 3 (default: the data's)"},
         {"out", OPT_STR, &c.out, "FILE", "where to write the model (.safetensors)"},
         {"epochs", OPT_INT, &c.epochs, "N", "epochs (default 10)"},
         {"batch-size", OPT_INT, &c.batch, "N", "batch size (default 128)"},

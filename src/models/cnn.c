@@ -139,4 +139,4 @@ static int build_cnn(tx_model *m, const char *arch, int classes, tx_rng *r, tx_e
     return rc;
 }
 
-const tx_arch_family tx_family_cnn = {cnn_names, cnn_desc, build_cnn, NULL};
+const tx_arch_family tx_family_cnn = {cnn_names, cnn_desc, build_cnn, NULL, 28, 1};

@@ -156,4 +156,4 @@ static int convnext_rename(const char *arch, const char *from, const char *name,
 }
 
 const tx_arch_family tx_family_convnext = {convnext_names, convnext_desc, build_convnext,
-                                           convnext_rename};
+                                           convnext_rename, 224, 3};

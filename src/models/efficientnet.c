@@ -71,4 +71,4 @@ static int rename_effnet(const char *arch, const char *from, const char *name, c
 }
 
 const tx_arch_family tx_family_efficientnet = {effnet_names, effnet_desc, build_effnet,
-                                               rename_effnet};
+                                               rename_effnet, 224, 3};

@@ -67,4 +67,4 @@ static int rename_mnv2(const char *arch, const char *from, const char *name, cha
     return -1;
 }
 
-const tx_arch_family tx_family_mobilenet = {mnv2_names, mnv2_desc, build_mnv2, rename_mnv2};
+const tx_arch_family tx_family_mobilenet = {mnv2_names, mnv2_desc, build_mnv2, rename_mnv2, 224, 3};

@@ -24,7 +24,12 @@ typedef struct tx_arch_family {
      * nothing taxon keeps, e.g. num_batches_tracked) or -1 (not a name of this arch).
      * NULL when the family has no external weights. */
     int (*rename)(const char *arch, const char *from, const char *name, char *out, size_t n);
+    /* default input side and channels when the user gives none (0: 224 and 3) */
+    int default_size, default_channels;
 } tx_arch_family;
+
+/* The default input of arch (224 x 224 x 3 unless its family says otherwise). */
+void tx_arch_default_input(const char *arch, int *size, int *channels);
 
 /* The family that builds arch, or NULL. */
 const tx_arch_family *tx_arch_family_of(const char *arch);

@@ -35,6 +35,12 @@ const char *tx_arch_describe(const char *arch) {
     return NULL;
 }
 
+void tx_arch_default_input(const char *arch, int *size, int *channels) {
+    const tx_arch_family *f = tx_arch_family_of(arch);
+    *size = f && f->default_size > 0 ? f->default_size : 224;
+    *channels = f && f->default_channels > 0 ? f->default_channels : 3;
+}
+
 int tx_model_build(const char *arch, int h, int w, int c, int classes, uint64_t seed,
                    tx_model **out, tx_err *err) {
     *out = NULL;

@@ -146,4 +146,4 @@ static int rename_resnet(const char *arch, const char *from, const char *name, c
     return 1;
 }
 
-const tx_arch_family tx_family_resnet = {resnet_names, resnet_desc, build_resnet, rename_resnet};
+const tx_arch_family tx_family_resnet = {resnet_names, resnet_desc, build_resnet, rename_resnet, 224, 3};

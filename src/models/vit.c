@@ -174,4 +174,4 @@ static int vit_rename(const char *arch, const char *from, const char *name, char
     return -1;
 }
 
-const tx_arch_family tx_family_vit = {vit_names, vit_desc, build_vit, vit_rename};
+const tx_arch_family tx_family_vit = {vit_names, vit_desc, build_vit, vit_rename, 224, 3};

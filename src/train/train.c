@@ -239,13 +239,18 @@ int tx_train(const tx_train_config *c, tx_err *err) {
         msg(c, "resuming from %s after epoch %d of %d", ckpt, start_epoch, c->epochs);
     } else {
         if (c->resume) msg(c, "no checkpoint at %s: starting from scratch", ckpt);
-        if ((rc = tx_model_build(c->arch, train.h, train.w, train.c, classes, c->seed, &m, err))) goto done;
+        int ih = c->image_size > 0 ? c->image_size : train.h, iw = c->image_size > 0 ? c->image_size : train.w;
+        int ic = c->channels > 0 ? c->channels : train.c;
+        if ((rc = tx_model_build(c->arch, ih, iw, ic, classes, c->seed, &m, err))) goto done;
+        /* the data is already framed: resize it to the input without cropping */
+        m->pp.crop_fraction = 0;
+        m->pp.resize = TX_RESIZE_BILINEAR;
         float mean = c->mean, std = c->std;
         if (mean == 0 && std == 0) {
             /* Fashion-MNIST statistics for gray data, ImageNet's for RGB */
-            if (train.c == 1) { mean = 0.2860f; std = 0.3530f; }
+            if (ic == 1) { mean = 0.2860f; std = 0.3530f; }
         }
-        for (int k = 0; k < train.c && k < 3; k++) {
+        for (int k = 0; k < ic && k < 3; k++) {
             static const float im_mean[3] = {0.485f, 0.456f, 0.406f}, im_std[3] = {0.229f, 0.224f, 0.225f};
             m->pp.mean[k] = (mean || std) ? mean : im_mean[k];
             m->pp.std[k] = (mean || std) ? (std > 0 ? std : 1) : im_std[k];

@@ -35,6 +35,8 @@ typedef struct tx_train_config {
     float label_smoothing;
     tx_augment aug;
     float mean, std;          /* normalization (0/0: Fashion-MNIST's statistics for 1-channel data) */
+    int image_size, channels; /* model input (0: the data's size / channels); images are
+                                 resized / converted by the preprocessing */
     int eval_batch;
     /* callbacks (may be NULL) */
     void (*on_progress)(void *user, const tx_train_progress *p);
