@@ -4,6 +4,9 @@
 
 #include "cli.h"
 
+int cmd_convert(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+
 static const struct {
     const char *name, *summary;
     int (*fn)(int, char **);
@@ -11,7 +14,9 @@ static const struct {
     {"train", "train a classifier (Fashion-MNIST or any IDX data set)", cmd_train},
     {"eval", "accuracy, per-class precision/recall/F1, confusion matrix", cmd_eval},
     {"predict", "classify image files (PNG, JPEG, BMP, PGM/PPM)", cmd_predict},
+    {"embed", "feature vectors (embeddings) of image files", cmd_embed},
     {"info", "architecture, parameters, FLOPs, classes, preprocessing, provenance", cmd_info},
+    {"convert", "TFLite (or PyTorch) model -> taxon model file", cmd_convert},
     {"bench", "inference latency/throughput or training-step speed", cmd_bench},
 };
 
