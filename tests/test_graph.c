@@ -328,12 +328,57 @@ static void test_missing_and_extra_tensors(void) {
     tx_model_free(m);
 }
 
+/* Inference folds batch norm into convolutions and fuses relu/relu6 into their epilogue;
+ * the result must equal running every node as written. */
+static void test_inference_fusion(void) {
+    const char *archs[] = {"resnet18", "mobilenet_v2", "efficientnet_b0", "fmnist_net", NULL};
+    for (int a = 0; archs[a]; a++) {
+        tx_err err = {0};
+        tx_model *m = NULL;
+        int c = strcmp(archs[a], "fmnist_net") ? 3 : 1;
+        if (tx_model_build(archs[a], 32, 32, c, 7, 5, &m, &err)) {
+            CHECK(0, "%s: %s", archs[a], err.msg);
+            continue;
+        }
+        tx_rng r;
+        tx_rng_seed(&r, 11);
+        for (int i = 0; i < m->n_params; i++) { /* batch-norm statistics that fold to something */
+            const char *nm = m->params[i].name;
+            float *p = m->params[i].t.data;
+            int64_t n = tx_tensor_numel(&m->params[i].t);
+            if (strstr(nm, "running_var"))
+                for (int64_t k = 0; k < n; k++) p[k] = 0.5f + tx_rng_uniform(&r);
+            else if (strstr(nm, "running_mean") || (m->params[i].t.ndim == 1 && strstr(nm, "bias")))
+                for (int64_t k = 0; k < n; k++) p[k] = 0.2f * tx_rng_normal(&r);
+        }
+        int N = 2, D = 32 * 32 * c;
+        float *x = malloc((size_t)N * D * sizeof(float));
+        for (int i = 0; i < N * D; i++) x[i] = tx_rng_normal(&r);
+        tx_exec *ef = NULL, *eu = NULL;
+        tx_exec_opts plain = {.no_fusion = 1};
+        CHECK_OK(tx_exec_create(m, N, 0, 0, &ef, &err), &err);
+        CHECK_OK(tx_exec_create_opts(m, N, 0, 0, &plain, &eu, &err), &err);
+        if (ef && eu) {
+            const float *yf = tx_exec_forward(ef, x, N);
+            const float *yu = tx_exec_forward(eu, x, N);
+            char label[64];
+            snprintf(label, sizeof label, "%s fused vs plain", archs[a]);
+            CHECK(tu_close(label, yf, yu, N * 7, 1e-4, 1e-4), "%s: fusion changes the logits", archs[a]);
+        }
+        tx_exec_free(ef);
+        tx_exec_free(eu);
+        free(x);
+        tx_model_free(m);
+    }
+}
+
 int main(void) {
     RUN(test_shape_errors);
     RUN(test_roundtrip_and_plan);
     RUN(test_whole_graph_gradients);
     RUN(test_modern_ops_gradients);
     RUN(test_modern_roundtrip);
+    RUN(test_inference_fusion);
     RUN(test_bad_metadata);
     RUN(test_missing_and_extra_tensors);
     TEST_MAIN_END();

@@ -8,6 +8,7 @@
 #include "ops/ops.h"
 #include "ops/quant.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,12 @@ struct tx_exec {
     tx_rng rng;
     double *prof;   /* per-node seconds (forward, backward) or NULL */
     uint8_t *fused; /* fused[r]: relu r is folded into its only reader, a max pool */
+    /* inference fusions: folded[i]: batch norm or activation i is computed by the conv
+     * that produces its input (conv_act[c], fw[c]/fb[c]: the conv's activation and its
+     * weights and bias with the batch norm folded in) */
+    uint8_t *folded;
+    int *conv_act;
+    float **fw, **fb;
     void **owned;   /* every separately allocated buffer, freed at the end */
     int n_owned, cap_owned;
 };
@@ -60,6 +67,7 @@ void tx_exec_free(tx_exec *e) {
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
     free(e->fused);
+    free(e->folded); free(e->conv_act); free(e->fw); free(e->fb);
     free(e->attn);
     free(e);
 }
@@ -102,7 +110,8 @@ static tx_pool_shape pool_shape(const tx_model *m, const tx_node *nd, int n) {
 static int aliases_input(const tx_exec *e, int i) {
     const tx_node *nd = &e->m->nodes[i];
     return nd->op == TX_OP_FLATTEN || nd->op == TX_OP_RESHAPE ||
-           (!e->training && (nd->op == TX_OP_DROPOUT || nd->op == TX_OP_DROPPATH)) || e->fused[i];
+           (!e->training && (nd->op == TX_OP_DROPOUT || nd->op == TX_OP_DROPPATH)) || e->fused[i] ||
+           e->folded[i];
 }
 
 static int readers(const tx_model *m, int j) {
@@ -112,11 +121,52 @@ static int readers(const tx_model *m, int j) {
     return n;
 }
 
+static float *P(tx_exec *e, const tx_node *nd, int k);
+static void *own(tx_exec *e, size_t bytes);
+
+/* Inference: folds a batch norm into the float conv before it (the conv's only reader)
+ * and a relu / relu6 into the conv (or conv + batch norm) before it, so conv + BN + ReLU
+ * is one convolution with adjusted weights and bias and an activation epilogue. */
+static int fold_conv_bn_act(tx_exec *e) {
+    tx_model *m = e->m;
+    int feat = tx_model_feature_node(m);
+    for (int i = 1; i < m->n_nodes; i++) {
+        const tx_node *nd = &m->nodes[i];
+        int j = nd->n_in ? nd->in[0] : 0;
+        if (nd->dtype != TX_F32 || j <= 0 || readers(m, j) != 1 || j == feat) continue;
+        if (nd->op == TX_OP_BATCHNORM && m->nodes[j].op == TX_OP_CONV2D && m->nodes[j].dtype == TX_F32 &&
+            !m->nodes[j].act && !e->fw[j]) {
+            const tx_node *c = &m->nodes[j];
+            const float *w = P(e, c, 0), *b = c->bias ? P(e, c, 1) : NULL;
+            const float *g = P(e, nd, 0), *be = P(e, nd, 1), *mu = P(e, nd, 2), *var = P(e, nd, 3);
+            size_t per = tx_tensor_numel(&m->params[c->param[0]].t) / (size_t)c->out_c;
+            float *fw = own(e, per * (size_t)c->out_c * sizeof(float)), *fb = own(e, (size_t)c->out_c * sizeof(float));
+            if (!fw || !fb) return TX_ENOMEM;
+            for (int o = 0; o < c->out_c; o++) {
+                float sc = g[o] / sqrtf(var[o] + nd->eps);
+                for (size_t k = 0; k < per; k++) fw[o * per + k] = w[o * per + k] * sc;
+                fb[o] = ((b ? b[o] : 0.0f) - mu[o]) * sc + be[o];
+            }
+            e->fw[j] = fw;
+            e->fb[j] = fb;
+            e->folded[i] = 1;
+        } else if (nd->op == TX_OP_RELU || nd->op == TX_OP_RELU6) {
+            int c = e->folded[j] ? m->nodes[j].in[0] : j;
+            if (m->nodes[c].op != TX_OP_CONV2D || m->nodes[c].dtype != TX_F32 || m->nodes[c].act ||
+                e->conv_act[c])
+                continue;
+            e->conv_act[c] = nd->op == TX_OP_RELU ? TX_ACT_RELU : TX_ACT_RELU6;
+            e->folded[i] = 1;
+        }
+    }
+    return TX_OK;
+}
+
 /* Marks relu nodes whose only reader is a max pool (and that are not the output). */
 static void find_fusions(tx_exec *e) {
     const tx_model *m = e->m;
     for (int r = 1; r < m->n_nodes - 1; r++) {
-        if (m->nodes[r].op != TX_OP_RELU || readers(m, r) != 1) continue;
+        if (m->nodes[r].op != TX_OP_RELU || readers(m, r) != 1 || e->folded[r]) continue;
         for (int i = r + 1; i < m->n_nodes; i++)
             if (m->nodes[i].in[0] == r && m->nodes[i].op == TX_OP_MAXPOOL) e->fused[r] = 1;
     }
@@ -197,6 +247,11 @@ static int plan_inference(tx_exec *e, tx_err *err) {
 
 int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_exec **out,
                    tx_err *err) {
+    return tx_exec_create_opts(m, max_batch, training, seed, NULL, out, err);
+}
+
+int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
+                        const tx_exec_opts *opts, tx_exec **out, tx_err *err) {
     *out = NULL;
     if (m->n_nodes < 2 || max_batch < 1)
         return tx_err_set(err, TX_EINVAL, "executor: empty model or batch %d", max_batch);
@@ -218,9 +273,14 @@ int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_e
     e->pgrad = calloc((size_t)m->n_params + 1, sizeof(float *));
     e->fused = calloc((size_t)nn, 1);
     e->attn = calloc((size_t)nn, sizeof *e->attn);
-    if (!e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    e->folded = calloc((size_t)nn, 1);
+    e->conv_act = calloc((size_t)nn, sizeof(int));
+    e->fw = calloc((size_t)nn, sizeof(float *));
+    e->fb = calloc((size_t)nn, sizeof(float *));
+    if (!e->folded || !e->conv_act || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
+    if (!training && !(opts && opts->no_fusion) && fold_conv_bn_act(e)) goto nomem;
     find_fusions(e);
 
     int quantized = 0;
@@ -363,10 +423,15 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
         switch (nd->op) {
         case TX_OP_CONV2D: {
             tx_conv_shape s = conv_shape(m, nd, n, e->threads);
-            tx_conv2d_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, &s, e->scratch);
+            if (!e->training) s.act = e->conv_act[i] ? e->conv_act[i] : nd->act;
+            tx_conv2d_forward(y, x, e->fw[i] ? e->fw[i] : P(e, nd, 0),
+                              e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL, &s, e->scratch);
+            if (e->prof) e->prof[2 * i] += tx_now() - t0;
+            if (s.act) continue; /* the conv applied its activation */
             break;
         }
         case TX_OP_BATCHNORM:
+            if (e->folded[i]) break;
             if (e->training)
                 tx_batchnorm_forward_train(y, e->bn_mean[i], e->bn_invstd[i], P(e, nd, 2),
                                            P(e, nd, 3), x, P(e, nd, 0), P(e, nd, 1), rows,
@@ -376,7 +441,7 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
                                           P(e, nd, 3), rows, nd->oc, nd->eps);
             break;
         case TX_OP_RELU:
-            if (!e->fused[i]) tx_relu_forward(y, x, cnt);
+            if (!e->fused[i] && !e->folded[i]) tx_relu_forward(y, x, cnt);
             break;
         case TX_OP_MAXPOOL: {
             tx_pool_shape s = pool_shape(m, nd, n);
@@ -416,7 +481,9 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
                 tx_mul_forward(y, x, e->act[nd->in[1]], cnt);
             break;
         }
-        case TX_OP_RELU6: tx_relu6_forward(y, x, cnt); break;
+        case TX_OP_RELU6:
+            if (!e->folded[i]) tx_relu6_forward(y, x, cnt);
+            break;
         case TX_OP_SIGMOID: tx_sigmoid_forward(y, x, cnt); break;
         case TX_OP_SILU: tx_silu_forward(y, x, cnt); break;
         case TX_OP_GELU: tx_gelu_forward(y, x, cnt); break;

@@ -199,6 +199,12 @@ typedef struct tx_exec tx_exec;
 int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_exec **out,
                    tx_err *err);
 void tx_exec_free(tx_exec *e);
+typedef struct tx_exec_opts {
+    int no_fusion;   /* inference: run every node as written (no batch norm folding or
+                        conv + activation fusion); for tests and profiling */
+} tx_exec_opts;
+int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
+                        const tx_exec_opts *opts, tx_exec **out, tx_err *err);
 /* input: [n, h, w, c] in the input node's dtype (float, or raw 8-bit for a quantized
  * input). Returns the output [n, num_outputs] as float (dequantized when the output
  * node is quantized; owned by e). */
