@@ -1,9 +1,21 @@
-/* bench_conv.c - GFLOP/s of tx_conv2d_forward / tx_conv2d_backward on a few shapes.
+/* bench_conv.c - GFLOP/s of tx_conv2d_forward / tx_conv2d_backward, per layer of the
+ * reference networks, against OpenBLAS sgemm on the same GEMM (im2col) dimensions.
  * Not a test. Build by hand, e.g.:
  *   cc -std=c17 -O2 -march=native -fopenmp -D_GNU_SOURCE -DTX_HAVE_BLAS -Iinclude -Isrc \
  *      $(pkg-config --cflags openblas) bench/bench_conv.c src/ops/conv.c src/ops/gemm.c \
  *      src/core/core.c $(pkg-config --libs openblas) -lm -o /tmp/bench_conv
- *   /tmp/bench_conv [reps] [filter]      (prints the best of reps runs)
+ * Usage:
+ *   bench_conv [reps] [filter]             the single shapes below (best of reps)
+ *   bench_conv --net NET [--batch B] [--reps R] [--train] [--layers] [--gemm] [--packed]
+ *       NET: resnet50, mobilenet_v2, efficientnet_b0, convnext_tiny (the conv layers of
+ *       the torchvision / timm networks at 224x224, each distinct shape once with its
+ *       count). Prints the median of R runs per shape, the total per layer family and
+ *       the network's conv total. --layers: one line per shape. --gemm: also time
+ *       tx_sgemm on M = n*oh*ow, N = oc, K = kh*kw*c/groups (ungrouped layers), the
+ *       ceiling an im2col + BLAS implementation would have without the im2col.
+ *       --train: backward (dx + dW + db) instead of forward. --packed: forward with
+ *       weights packed once (tx_conv2d_pack) as an inference executor does. --best:
+ *       the fastest run instead of the median (the least disturbed on a shared machine).
  * Backward FLOPs count dW and dx (2x forward) or dW only when dx is not wanted. */
 #include "ops/ops.h"
 
@@ -34,15 +46,230 @@ static const bcase CASES[] = {
     {"mbv2 dw 56x56x144 s1 b8", 8, 56, 56, 144, 144, 3, 1, 1, 144, 1},
 };
 
+/* One distinct conv shape of a network: input h x w x c, k x k kernel, stride s,
+ * symmetric padding pad, `count` occurrences. groups 0 means depthwise (groups = c). */
+typedef struct {
+    int count, h, w, c, oc, k, s, pad, groups;
+} layer;
+
+#define L(cnt, hw, c, oc, k, s, g) {cnt, hw, hw, c, oc, k, s, (k) / 2, g}
+/* torchvision resnet50 (v1.5: the stride on the 3x3) */
+static const layer RESNET50[] = {
+    L(1, 224, 3, 64, 7, 2, 1),
+    /* layer1, 56x56 */
+    L(1, 56, 64, 64, 1, 1, 1), L(3, 56, 64, 64, 3, 1, 1), L(4, 56, 64, 256, 1, 1, 1),
+    L(2, 56, 256, 64, 1, 1, 1),
+    /* layer2, 28x28 */
+    L(1, 56, 256, 128, 1, 1, 1), L(1, 56, 128, 128, 3, 2, 1), L(4, 28, 128, 512, 1, 1, 1),
+    {1, 56, 56, 256, 512, 1, 2, 0, 1}, L(3, 28, 512, 128, 1, 1, 1), L(3, 28, 128, 128, 3, 1, 1),
+    /* layer3, 14x14 */
+    L(1, 28, 512, 256, 1, 1, 1), L(1, 28, 256, 256, 3, 2, 1), L(6, 14, 256, 1024, 1, 1, 1),
+    {1, 28, 28, 512, 1024, 1, 2, 0, 1}, L(5, 14, 1024, 256, 1, 1, 1), L(5, 14, 256, 256, 3, 1, 1),
+    /* layer4, 7x7 */
+    L(1, 14, 1024, 512, 1, 1, 1), L(1, 14, 512, 512, 3, 2, 1), L(3, 7, 512, 2048, 1, 1, 1),
+    {1, 14, 14, 1024, 2048, 1, 2, 0, 1}, L(2, 7, 2048, 512, 1, 1, 1), L(2, 7, 512, 512, 3, 1, 1),
+};
+/* torchvision mobilenet_v2 */
+static const layer MOBILENET_V2[] = {
+    L(1, 224, 3, 32, 3, 2, 1),
+    L(1, 112, 32, 32, 3, 1, 0), L(1, 112, 32, 16, 1, 1, 1),
+    L(1, 112, 16, 96, 1, 1, 1), L(1, 112, 96, 96, 3, 2, 0), L(1, 56, 96, 24, 1, 1, 1),
+    L(1, 56, 24, 144, 1, 1, 1), L(1, 56, 144, 144, 3, 1, 0), L(1, 56, 144, 24, 1, 1, 1),
+    L(1, 56, 24, 144, 1, 1, 1), L(1, 56, 144, 144, 3, 2, 0), L(1, 28, 144, 32, 1, 1, 1),
+    L(2, 28, 32, 192, 1, 1, 1), L(2, 28, 192, 192, 3, 1, 0), L(2, 28, 192, 32, 1, 1, 1),
+    L(1, 28, 32, 192, 1, 1, 1), L(1, 28, 192, 192, 3, 2, 0), L(1, 14, 192, 64, 1, 1, 1),
+    L(3, 14, 64, 384, 1, 1, 1), L(3, 14, 384, 384, 3, 1, 0), L(3, 14, 384, 64, 1, 1, 1),
+    L(1, 14, 64, 384, 1, 1, 1), L(1, 14, 384, 384, 3, 1, 0), L(1, 14, 384, 96, 1, 1, 1),
+    L(2, 14, 96, 576, 1, 1, 1), L(2, 14, 576, 576, 3, 1, 0), L(2, 14, 576, 96, 1, 1, 1),
+    L(1, 14, 96, 576, 1, 1, 1), L(1, 14, 576, 576, 3, 2, 0), L(1, 7, 576, 160, 1, 1, 1),
+    L(3, 7, 160, 960, 1, 1, 1), L(3, 7, 960, 960, 3, 1, 0), L(2, 7, 960, 160, 1, 1, 1),
+    L(1, 7, 960, 320, 1, 1, 1), L(1, 7, 320, 1280, 1, 1, 1),
+};
+/* torchvision efficientnet_b0 (squeeze-excitation 1x1s on 1x1 inputs left out) */
+static const layer EFFICIENTNET_B0[] = {
+    L(1, 224, 3, 32, 3, 2, 1),
+    L(1, 112, 32, 32, 3, 1, 0), L(1, 112, 32, 16, 1, 1, 1),
+    L(1, 112, 16, 96, 1, 1, 1), L(1, 112, 96, 96, 3, 2, 0), L(1, 56, 96, 24, 1, 1, 1),
+    L(2, 56, 24, 144, 1, 1, 1), L(1, 56, 144, 144, 3, 1, 0), L(1, 56, 144, 24, 1, 1, 1),
+    L(1, 56, 144, 144, 5, 2, 0), L(1, 28, 144, 40, 1, 1, 1),
+    L(2, 28, 40, 240, 1, 1, 1), L(1, 28, 240, 240, 5, 1, 0), L(1, 28, 240, 40, 1, 1, 1),
+    L(1, 28, 240, 240, 3, 2, 0), L(1, 14, 240, 80, 1, 1, 1),
+    L(3, 14, 80, 480, 1, 1, 1), L(2, 14, 480, 480, 3, 1, 0), L(2, 14, 480, 80, 1, 1, 1),
+    L(1, 14, 480, 480, 5, 1, 0), L(1, 14, 480, 112, 1, 1, 1),
+    L(3, 14, 112, 672, 1, 1, 1), L(2, 14, 672, 672, 5, 1, 0), L(2, 14, 672, 112, 1, 1, 1),
+    L(1, 14, 672, 672, 5, 2, 0), L(1, 7, 672, 192, 1, 1, 1),
+    L(4, 7, 192, 1152, 1, 1, 1), L(3, 7, 1152, 1152, 5, 1, 0), L(3, 7, 1152, 192, 1, 1, 1),
+    L(1, 7, 1152, 1152, 3, 1, 0), L(1, 7, 1152, 320, 1, 1, 1), L(1, 7, 320, 1280, 1, 1, 1),
+};
+/* timm convnext_tiny: the MLPs are Linear layers on NHWC rows, i.e. 1x1 convolutions */
+static const layer CONVNEXT_TINY[] = {
+    {1, 224, 224, 3, 96, 4, 4, 0, 1},
+    L(3, 56, 96, 96, 7, 1, 0), L(3, 56, 96, 384, 1, 1, 1), L(3, 56, 384, 96, 1, 1, 1),
+    {1, 56, 56, 96, 192, 2, 2, 0, 1},
+    L(3, 28, 192, 192, 7, 1, 0), L(3, 28, 192, 768, 1, 1, 1), L(3, 28, 768, 192, 1, 1, 1),
+    {1, 28, 28, 192, 384, 2, 2, 0, 1},
+    L(9, 14, 384, 384, 7, 1, 0), L(9, 14, 384, 1536, 1, 1, 1), L(9, 14, 1536, 384, 1, 1, 1),
+    {1, 14, 14, 384, 768, 2, 2, 0, 1},
+    L(3, 7, 768, 768, 7, 1, 0), L(3, 7, 768, 3072, 1, 1, 1), L(3, 7, 3072, 768, 1, 1, 1),
+};
+#undef L
+
+static const struct {
+    const char *name;
+    const layer *layers;
+    size_t count;
+} NETS[] = {
+    {"resnet50", RESNET50, sizeof RESNET50 / sizeof *RESNET50},
+    {"mobilenet_v2", MOBILENET_V2, sizeof MOBILENET_V2 / sizeof *MOBILENET_V2},
+    {"efficientnet_b0", EFFICIENTNET_B0, sizeof EFFICIENTNET_B0 / sizeof *EFFICIENTNET_B0},
+    {"convnext_tiny", CONVNEXT_TINY, sizeof CONVNEXT_TINY / sizeof *CONVNEXT_TINY},
+};
+
 static float *rnd(size_t n) {
-    float *p = tx_alloc(n * sizeof(float));
+    float *p = tx_alloc((n ? n : 1) * sizeof(float));
     for (size_t i = 0; i < n; i++) p[i] = (float)rand() / RAND_MAX - 0.5f;
     return p;
 }
 
-int main(int argc, char **argv) {
-    int reps = argc > 1 ? atoi(argv[1]) : 5;
-    const char *filter = argc > 2 ? argv[2] : NULL;
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median (best == 0) or minimum of n times. */
+static double summary(double *t, int n, int best) {
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    if (best) return t[0];
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* Family of a layer, for the per-family totals. */
+static void family(char *buf, size_t len, const tx_conv_shape *s) {
+    const char *kind = s->groups == s->c && s->groups > 1 ? "dw" : "";
+    if (s->kh == 1 && s->kw == 1)
+        snprintf(buf, len, "1x1%s", s->sh > 1 ? " s2" : "");
+    else if (s->c <= 4)
+        snprintf(buf, len, "stem %dx%d s%d", s->kh, s->kw, s->sh);
+    else
+        snprintf(buf, len, "%s%dx%d%s", kind, s->kh, s->kw, s->sh > 1 ? " s2" : "");
+}
+
+typedef struct {
+    char name[24];
+    double ms, flops, gemm_ms;
+} fam;
+
+enum { MAX_REPS = 1000 };
+
+static int run_net(const char *net, int batch, int reps, int train, int layers, int gemm,
+                   int packed, int best) {
+    size_t ni = 0;
+    while (ni < sizeof NETS / sizeof *NETS && strcmp(NETS[ni].name, net)) ni++;
+    if (ni == sizeof NETS / sizeof *NETS) {
+        fprintf(stderr, "unknown net '%s'\n", net);
+        return 2;
+    }
+    if (reps > MAX_REPS) reps = MAX_REPS;
+    fam fams[32];
+    int nf = 0;
+    double total = 0, total_flops = 0, total_gemm = 0;
+    double times[MAX_REPS];
+    printf("%s batch %d, %s, %d threads, %s of %d%s\n", net, batch,
+           train ? "backward (dx + dW + db)" : "forward", omp_get_max_threads(),
+           best ? "best" : "median", reps,
+           packed ? ", packed weights" : "");
+    if (layers)
+        printf("%-4s %-34s %9s %8s %8s%s\n", "cnt", "layer", "ms", "GF/s", "family",
+               gemm ? "   sgemm ms  GF/s" : "");
+    for (size_t li = 0; li < NETS[ni].count; li++) {
+        const layer *l = &NETS[ni].layers[li];
+        int g = l->groups ? l->groups : l->c;
+        tx_conv_shape s = {.n = batch, .h = l->h, .w = l->w, .c = l->c, .oc = l->oc,
+                           .kh = l->k, .kw = l->k, .sh = l->s, .sw = l->s, .pad_t = l->pad,
+                           .pad_l = l->pad, .pad_b = l->pad, .pad_r = l->pad, .dh = 1,
+                           .dw = 1, .groups = g};
+        tx_err err;
+        if (tx_conv_shape_init(&s, &err)) {
+            printf("layer %zu: %s\n", li, err.msg);
+            return 1;
+        }
+        size_t nx = (size_t)s.n * s.h * s.w * s.c, ny = (size_t)s.n * s.oh * s.ow * s.oc;
+        size_t nw = (size_t)s.oc * s.kh * s.kw * (s.c / s.groups);
+        float *x = rnd(nx), *w = rnd(nw), *bias = rnd(s.oc), *y = rnd(ny);
+        float *dy = train ? rnd(ny) : NULL, *dx = train ? rnd(nx) : NULL;
+        float *dw = train ? rnd(nw) : NULL, *db = train ? rnd(s.oc) : NULL;
+        size_t ns = tx_conv2d_scratch_floats(&s);
+        float *scratch = rnd(ns);
+        size_t np = packed ? tx_conv2d_packed_floats(&s) : 0;
+        float *wp = packed ? rnd(np) : NULL;
+        if (packed) tx_conv2d_pack(wp, w, &s);
+        double flops = 2.0 * ny * s.kh * s.kw * (s.c / s.groups) * (train ? 2 : 1);
+        for (int r = -1; r < reps; r++) {
+            double t0 = tx_now();
+            if (train) tx_conv2d_backward(dx, dw, db, dy, x, w, &s, scratch);
+            else if (packed) tx_conv2d_forward_packed(y, x, wp, bias, &s, scratch);
+            else tx_conv2d_forward(y, x, w, bias, &s, scratch);
+            if (r >= 0) times[r] = tx_now() - t0;
+        }
+        double t = summary(times, reps, best);
+        double tg = 0;
+        if (gemm && s.groups == 1) {
+            int64_t M = (int64_t)s.n * s.oh * s.ow, N = s.oc, K = (int64_t)s.kh * s.kw * s.c;
+            float *A = rnd((size_t)(M * K)), *C = rnd((size_t)(M * N));
+            for (int r = -1; r < reps; r++) {
+                double t0 = tx_now();
+                tx_sgemm(0, 1, M, N, K, 1.0f, A, K, w, K, 0.0f, C, N);
+                if (r >= 0) times[r] = tx_now() - t0;
+            }
+            tg = summary(times, reps, best) * (train ? 2 : 1);
+            tx_free(A);
+            tx_free(C);
+        }
+        char fname[24];
+        family(fname, sizeof fname, &s);
+        if (layers) {
+            char lname[64];
+            snprintf(lname, sizeof lname, "%dx%dx%d->%d %dx%d s%d%s", s.h, s.w, s.c, s.oc,
+                     s.kh, s.kw, s.sh, s.groups > 1 ? " dw" : "");
+            printf("%-4d %-34s %9.3f %8.1f %8s", l->count, lname, t * 1e3, flops / t * 1e-9,
+                   fname);
+            if (tg > 0) printf("   %8.3f %6.1f", tg * 1e3, flops / tg * 1e-9);
+            printf("\n");
+        }
+        int fi = 0;
+        while (fi < nf && strcmp(fams[fi].name, fname)) fi++;
+        if (fi == nf && nf < 32) {
+            snprintf(fams[nf].name, sizeof fams[nf].name, "%s", fname);
+            fams[nf].ms = fams[nf].flops = fams[nf].gemm_ms = 0;
+            nf++;
+        }
+        if (fi < nf) {
+            fams[fi].ms += l->count * t * 1e3;
+            fams[fi].flops += l->count * flops;
+            fams[fi].gemm_ms += l->count * tg * 1e3;
+        }
+        total += l->count * t * 1e3;
+        total_flops += l->count * flops;
+        total_gemm += l->count * tg * 1e3;
+        tx_free(x); tx_free(w); tx_free(bias); tx_free(y); tx_free(dy); tx_free(dx);
+        tx_free(dw); tx_free(db); tx_free(scratch); tx_free(wp);
+    }
+    printf("%-14s %9s %8s %9s%s\n", "family", "ms", "GF/s", "GFLOP", gemm ? "  sgemm ms (GF/s)" : "");
+    for (int fi = 0; fi < nf; fi++) {
+        printf("%-14s %9.3f %8.1f %9.3f", fams[fi].name, fams[fi].ms,
+               fams[fi].flops / fams[fi].ms * 1e-6, fams[fi].flops * 1e-9);
+        if (fams[fi].gemm_ms > 0)
+            printf("  %8.3f (%5.1f)", fams[fi].gemm_ms, fams[fi].flops / fams[fi].gemm_ms * 1e-6);
+        printf("\n");
+    }
+    printf("%-14s %9.3f %8.1f %9.3f", "total", total, total_flops / total * 1e-6,
+           total_flops * 1e-9);
+    if (gemm) printf("  (sgemm on the ungrouped layers: %.3f ms)", total_gemm);
+    printf("\n");
+    return 0;
+}
+
+static int run_cases(int reps, const char *filter) {
     printf("threads %d\n", omp_get_max_threads());
     for (size_t ci = 0; ci < sizeof CASES / sizeof *CASES; ci++) {
         const bcase *b = &CASES[ci];
@@ -88,4 +315,27 @@ int main(int argc, char **argv) {
         tx_free(dw); tx_free(db); tx_free(scratch);
     }
     return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *net = NULL;
+    int batch = 1, reps = 21, train = 0, layers = 0, gemm = 0, packed = 0, best = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--net") && i + 1 < argc) net = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--train")) train = 1;
+        else if (!strcmp(argv[i], "--layers")) layers = 1;
+        else if (!strcmp(argv[i], "--gemm")) gemm = 1;
+        else if (!strcmp(argv[i], "--packed")) packed = 1;
+        else if (!strcmp(argv[i], "--best")) best = 1;
+        else if (!net) return run_cases(atoi(argv[1]) > 0 ? atoi(argv[1]) : 5,
+                                        argc > 2 ? argv[2] : NULL);
+    }
+    if (!net) return run_cases(5, NULL);
+    if (batch < 1 || reps < 1) {
+        fprintf(stderr, "--batch and --reps must be >= 1\n");
+        return 2;
+    }
+    return run_net(net, batch, reps, train, layers, gemm, packed, best);
 }

@@ -14,6 +14,9 @@
 #define tx_conv2d_backward portable_conv2d_backward
 #define tx_conv2d_forward_ref portable_conv2d_forward_ref
 #define tx_conv2d_backward_ref portable_conv2d_backward_ref
+#define tx_conv2d_packed_floats portable_conv2d_packed_floats
+#define tx_conv2d_pack portable_conv2d_pack
+#define tx_conv2d_forward_packed portable_conv2d_forward_packed
 #include "ops/conv.c"
 #undef tx_conv_shape_init
 #undef tx_conv2d_scratch_floats
@@ -21,6 +24,9 @@
 #undef tx_conv2d_backward
 #undef tx_conv2d_forward_ref
 #undef tx_conv2d_backward_ref
+#undef tx_conv2d_packed_floats
+#undef tx_conv2d_pack
+#undef tx_conv2d_forward_packed
 
 typedef struct {
     const char *name;
@@ -29,11 +35,17 @@ typedef struct {
                 float *);
     void (*bwd)(float *, float *, float *, const float *, const float *, const float *,
                 const tx_conv_shape *, float *);
+    size_t (*packed_floats)(const tx_conv_shape *);
+    void (*pack)(float *, const float *, const tx_conv_shape *);
+    void (*fwd_packed)(float *, const float *, const float *, const float *,
+                       const tx_conv_shape *, float *);
 } conv_impl;
 
 static const conv_impl IMPLS[] = {
-    {"fast", tx_conv2d_scratch_floats, tx_conv2d_forward, tx_conv2d_backward},
-    {"portable", portable_conv2d_scratch_floats, portable_conv2d_forward, portable_conv2d_backward},
+    {"fast", tx_conv2d_scratch_floats, tx_conv2d_forward, tx_conv2d_backward,
+     tx_conv2d_packed_floats, tx_conv2d_pack, tx_conv2d_forward_packed},
+    {"portable", portable_conv2d_scratch_floats, portable_conv2d_forward, portable_conv2d_backward,
+     portable_conv2d_packed_floats, portable_conv2d_pack, portable_conv2d_forward_packed},
 };
 
 typedef struct {
@@ -84,6 +96,8 @@ static const conv_case CASES[] = {
     {"wino c48 oc80",    2, 24, 24, 48, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
     {"wino pad 3",       1, 30, 30, 32, 16, 3, 3, 1, 1, 3, 3, 3, 3, 1, 1, 1, 0, 0, 0},
     {"wino valid",       1, 34, 36, 64, 64, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
+    /* packed Winograd: few tiles, channel products past the training path's limit */
+    {"wino c320 oc272",  1, 5, 6, 320, 272, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
     /* several im2col chunks, boundaries inside images */
     {"chunks c32",       3, 30, 30, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
     {"chunks c64 valid", 2, 26, 26, 64, 24, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
@@ -212,6 +226,76 @@ static void check_case(const conv_impl *im, const conv_case *k, int sized_for) {
     free(scratch); free(y); free(y2); free(dx); free(dx2); free(dw); free(dw2); free(db); free(db2);
 }
 
+static double g_worst_act, g_worst_packed;
+
+/* Fused activation on every forward path, and the forward with weights packed once (for
+ * batch 1, used at the case's batch). */
+static void check_packed_act(const conv_impl *im, const conv_case *k, int idx) {
+    tx_err err = {0};
+    tx_conv_shape s, s1;
+    CHECK_OK(make_shape_t(k, &s, 0, &err), &err);
+    conv_case k1 = *k;
+    k1.n = 1;
+    CHECK_OK(make_shape_t(&k1, &s1, 0, &err), &err);
+    s.act = 1 + idx % 3;          /* unpacked forward: relu, clamp, relu6 in turn */
+    s1.act = idx % 4;             /* packed: also none */
+    tx_rng r;
+    tx_rng_seed(&r, (uint64_t)(77 + idx));
+    int64_t nx = (int64_t)s.n * s.h * s.w * s.c, ny = (int64_t)s.n * s.oh * s.ow * s.oc;
+    int64_t nw = (int64_t)s.oc * s.kh * s.kw * (s.c / s.groups);
+    float *x = rnd(nx, &r), *w = rnd(nw, &r), *b = k->bias ? rnd(s.oc, &r) : NULL;
+    /* values that cross every clamp: scale the inputs up */
+    for (int64_t i = 0; i < nx; i++) x[i] *= 3.0f;
+    float *y_ref = nans(ny), *yp_ref = nans(ny), *y = nans(ny), *y2 = nans(ny);
+    tx_conv2d_forward_ref(y_ref, x, w, b, &s);
+    tx_conv_shape sp = s;
+    sp.act = s1.act;
+    tx_conv2d_forward_ref(yp_ref, x, w, b, &sp);
+    /* the reference applies the clamp: some outputs must sit on the bounds */
+    int64_t clamped = 0;
+    float lo = s.act == 2 ? -1.0f : 0.0f, hi = s.act == 3 ? 6.0f : s.act == 2 ? 1.0f : 1e30f;
+    for (int64_t i = 0; i < ny; i++) clamped += y_ref[i] == lo || y_ref[i] == hi;
+    CHECK(clamped > 0 && y_ref[0] >= lo && y_ref[0] <= hi, "%s: act %d clamped nothing",
+          k->name, s.act);
+    size_t np = im->packed_floats(&s1);
+    CHECK(np == im->packed_floats(&s), "%s: packed size depends on the batch", k->name);
+    float *wp = scratch_alloc(np);
+    im->pack(wp, w, &s1);
+    CHECK(guard_ok(wp, np), "%s: pack wrote past %zu floats", k->name, np);
+    int terms = s.kh * s.kw * (s.c / s.groups);
+    char what[160];
+    static const int threads[] = {1, 2, 3};
+    for (int ti = 0; ti < 3; ti++) {
+        omp_set_num_threads(threads[ti]);
+        size_t ns = im->scratch(&s);
+        float *scratch = scratch_alloc(ns);
+        im->fwd(y, x, w, b, &s, scratch);
+        snprintf(what, sizeof what, "%s %s fwd act%d t%d", im->name, k->name, s.act,
+                 threads[ti]);
+        CHECK(tu_close(what, y, y_ref, ny, 1e-6f * terms * 3, 1e-5f), "%s", what);
+        track(&g_worst_act, y, y_ref, ny);
+        im->fwd_packed(y, x, wp, b, &sp, scratch);
+        snprintf(what, sizeof what, "%s %s packed act%d t%d", im->name, k->name, sp.act,
+                 threads[ti]);
+        CHECK(tu_close(what, y, yp_ref, ny, 1e-6f * terms * 3, 1e-5f), "%s", what);
+        track(&g_worst_packed, y, yp_ref, ny);
+        im->fwd_packed(y2, x, wp, b, &sp, scratch);
+        CHECK(memcmp(y, y2, sizeof(float) * (size_t)ny) == 0, "%s: not repeatable", what);
+        CHECK(guard_ok(scratch, ns), "%s: wrote past the scratch (%zu floats)", what, ns);
+        free(scratch);
+    }
+    omp_set_num_threads(2);
+    free(x); free(w); free(b); free(y_ref); free(yp_ref); free(y); free(y2); free(wp);
+}
+
+static void test_packed_act(void) {
+    for (size_t m = 0; m < sizeof IMPLS / sizeof *IMPLS; m++)
+        for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
+            check_packed_act(&IMPLS[m], &CASES[i], (int)i);
+    printf("  largest |diff| vs ref: fused activation %.3g  packed weights %.3g\n",
+           g_worst_act, g_worst_packed);
+}
+
 static void test_fast_vs_ref(void) {
     for (size_t m = 0; m < sizeof IMPLS / sizeof *IMPLS; m++)
         for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
@@ -326,6 +410,8 @@ static void test_shape_init(void) {
                           .sw = 1, .dh = 1, .dw = 1, .groups = 1, .oh = 3}},
         {"n 0", {.n = 0, .h = 5, .w = 5, .c = 4, .oc = 4, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
                  .dh = 1, .dw = 1, .groups = 1}},
+        {"act 4", {.n = 1, .h = 5, .w = 5, .c = 4, .oc = 4, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                   .dh = 1, .dw = 1, .groups = 1, .act = 4}},
         {"huge", {.n = 1 << 20, .h = 1 << 12, .w = 1 << 12, .c = 64, .oc = 4, .kh = 3, .kw = 3,
                   .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1}},
     };
@@ -377,5 +463,6 @@ int main(void) {
     RUN(test_scratch_bounded);
     RUN(test_fd_reference);
     RUN(test_fast_vs_ref);
+    RUN(test_packed_act);
     TEST_MAIN_END();
 }

@@ -77,6 +77,10 @@ int tx_conv_shape_init(tx_conv_shape *s, tx_err *err) {
         if (f[i].v < f[i].min)
             return tx_err_set(err, TX_ESHAPE, "conv2d: field '%s' is %d, must be >= %d",
                               f[i].name, f[i].v, f[i].min);
+    if (s->act < 0 || s->act > 3)
+        return tx_err_set(err, TX_ESHAPE,
+                          "conv2d: field 'act' is %d, must be 0 (none), 1 (relu), "
+                          "2 (clamp to [-1, 1]) or 3 (relu6)", s->act);
     if (s->c % s->groups)
         return tx_err_set(err, TX_ESHAPE,
                           "conv2d: input channels c=%d not divisible by groups=%d", s->c,
@@ -311,6 +315,41 @@ static geo make_geo(const tx_conv_shape *s) {
 #define v16_fma(a, b, c) ((a) * (b) + (c))
 #endif
 
+/* ---- fused activation (tx_conv_shape.act) ---------------------------------------------
+ * Bounds lo <= y <= hi; NaN stays NaN (the comparisons are false, and AVX-512's max/min
+ * return their second operand when one is NaN). */
+typedef struct {
+    int on;
+    float lo, hi;
+} act_clamp;
+
+static act_clamp act_of(int act) {
+    switch (act) {
+    case 1: return (act_clamp){1, 0.0f, __builtin_inff()};
+    case 2: return (act_clamp){1, -1.0f, 1.0f};
+    case 3: return (act_clamp){1, 0.0f, 6.0f};
+    default: return (act_clamp){0, 0.0f, 0.0f};
+    }
+}
+
+/* y[0..n) clamped in place. */
+static void act_inplace(float *y, int64_t n, act_clamp a) {
+    if (!a.on) return;
+    const float lo = a.lo, hi = a.hi;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i];
+        v = v < lo ? lo : v;
+        y[i] = v > hi ? hi : v;
+    }
+}
+
+#if defined(__AVX512F__)
+static inline __m512 act512(__m512 v, __m512 lo, __m512 hi) {
+    return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+}
+#endif
+
 /* Taps [lo, hi) of a window starting at input index i0 (dilation d, k taps) that land
  * inside [0, n). */
 static inline void tap_range(int64_t i0, int d, int k, int64_t n, int *lo, int *hi) {
@@ -424,12 +463,10 @@ static void dfwd_row_scalar(const geo *g, float *yrow, const float *xn, const fl
     }
 }
 
-static void direct_forward(float *y, const float *x, const float *w, const float *b,
-                           const tx_conv_shape *s, float *scratch) {
+/* wt: the weights as transpose_taps leaves them ([tap][oc]). */
+static void direct_run(float *y, const float *x, const float *wt, const float *b,
+                       const tx_conv_shape *s) {
     const geo g = make_geo(s);
-    const int taps = g.kh * g.kw;
-    float *wt = scratch;
-    transpose_taps(wt, w, g.oc, taps);
     /* channels handled 16 at a time; the rest by the scalar loop */
     const int64_t o_vec = (g.mult == 1 || g.mult % 16 == 0) ? g.oc / 16 * 16 : 0;
     const int64_t orows = (int64_t)s->n * g.oh;
@@ -444,7 +481,14 @@ static void direct_forward(float *y, const float *x, const float *w, const float
             else dfwd_row16(&g, yrow, xn, wt, b, oy, o0, g.kh, g.kw);
         }
         if (o_vec < g.oc) dfwd_row_scalar(&g, yrow, xn, wt, b, oy, o_vec, g.oc);
+        act_inplace(yrow, g.ow * g.oc, act_of(s->act));
     }
+}
+
+static void direct_forward(float *y, const float *x, const float *w, const float *b,
+                           const tx_conv_shape *s, float *scratch) {
+    transpose_taps(scratch, w, s->oc, s->kh * s->kw);
+    direct_run(y, x, scratch, b, s);
 }
 
 /* dW and db partial sums of output channels o0..o0+16*NBLK-1 (NBLK 1 or 2 blocks of 16)
@@ -760,6 +804,7 @@ static void gemm_forward(float *y, const float *x, const float *w, const float *
                 tx_sgemm(0, 1, m, ocg, Kg, 1.0f, A + g * Kg, Kc, w + (int64_t)g * ocg * Kg, Kg,
                          0.0f, y + p0 * oc + (int64_t)g * ocg, oc);
             if (b) add_bias_rows(y + p0 * oc, b, m, oc);
+            act_inplace(y + p0 * oc, m * oc, act_of(s->act));
         }
     }
 }
@@ -905,7 +950,7 @@ static void pk_pack(float *wp, const float *w, const pk_desc *d, int flip) {
     static void pk_fwd_##MR##_##NB(const float *const *ap, int64_t aoff, int taps,          \
                                    int64_t cin, const float *wp, float *y, int64_t ldy,     \
                                    int rows, const float *init, int64_t ldi,               \
-                                   __mmask16 mask) {                                        \
+                                   __mmask16 mask, const act_clamp *act) {                  \
         __m512 acc[MR][NB];                                                                 \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                                        \
             _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                                                    \
@@ -925,6 +970,12 @@ static void pk_pack(float *wp, const float *w, const pk_desc *d, int flip) {
                     _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) acc[r][j] = _mm512_fmadd_ps(av, b[j], acc[r][j]); \
                 }                                                                           \
             }                                                                               \
+        }                                                                                   \
+        if (act) {                                                                          \
+            const __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);        \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                           \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                       \
+                    acc[r][j] = act512(acc[r][j], lo, hi);                                  \
         }                                                                                   \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                 \
             _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) {                           \
@@ -964,7 +1015,7 @@ static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const fl
 /* y[n,oh,ow,oc] = conv(x) + bias, with weights packed by pk_pack. zeros: >= c floats
  * of 0. Call inside a parallel region (work is shared with omp for). */
 static void pk_run(float *y, const float *x, const float *wp, const float *bias,
-                   const float *zeros, const pk_desc *d) {
+                   const float *zeros, const pk_desc *d, act_clamp act) {
     const int taps = d->kh * d->kw;
     const int64_t cin = d->cin, cout = d->cout, cpad = pk_pad16(cout);
     const int64_t nb = (cpad + 63) / 64, per_g = (int64_t)taps * cin * cpad;
@@ -994,11 +1045,12 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
                 float *yp = yb + p0 * d->oc;
                 const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
                 int64_t ldi = t0 > 0 ? d->oc : 0;
+                const act_clamp *ac = act.on && t0 + nt == taps ? &act : NULL;
                 switch (NB) {
-                case 4: pk_fwd_6_4(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
-                case 3: pk_fwd_8_3(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
-                case 2: pk_fwd_12_2(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
-                default: pk_fwd_8_1(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask); break;
+                case 4: pk_fwd_6_4(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+                case 3: pk_fwd_8_3(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+                case 2: pk_fwd_12_2(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+                default: pk_fwd_8_1(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
                 }
             }
         }
@@ -1126,6 +1178,19 @@ static size_t pk_scratch_floats(const tx_conv_shape *s) {
            (size_t)slot_threads(s) * s->oc;
 }
 
+/* Forward with weights packed by pk_pack; scratch: c floats (zeros). */
+static void pk_forward_packed(float *y, const float *x, const float *wp, const float *b,
+                              const tx_conv_shape *s, float *scratch) {
+    const pk_desc d = pk_forward_desc(s);
+    float *zeros = scratch;
+#pragma omp parallel num_threads(kernel_threads(s))
+    {
+#pragma omp single
+        memset(zeros, 0, (size_t)s->c * sizeof(float)); /* implicit barrier */
+        pk_run(y, x, wp, b, zeros, &d, act_of(s->act));
+    }
+}
+
 static void pk_forward(float *y, const float *x, const float *w, const float *b,
                        const tx_conv_shape *s, float *scratch) {
     const pk_desc d = pk_forward_desc(s);
@@ -1135,7 +1200,7 @@ static void pk_forward(float *y, const float *x, const float *w, const float *b,
 #pragma omp single
         memset(zeros, 0, (size_t)s->c * sizeof(float));
         pk_pack(wp, w, &d, 0); /* implicit barrier */
-        pk_run(y, x, wp, b, zeros, &d);
+        pk_run(y, x, wp, b, zeros, &d, act_of(s->act));
     }
 }
 
@@ -1172,7 +1237,7 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
 #pragma omp single
             memset(zeros, 0, (size_t)s->oc * sizeof(float));
             pk_pack(wpb, w, &bd, 1); /* implicit barrier */
-            pk_run(dx, dy, wpb, NULL, zeros, &bd);
+            pk_run(dx, dy, wpb, NULL, zeros, &bd, act_of(0));
         }
 #pragma omp barrier
         if (db) {
@@ -1331,35 +1396,39 @@ static void wg_in(float *V, const float *x, const float *zeros, const wg_desc *d
     }
 }
 
-/* M[e][tt][:] = V[e][tt][:] * U[e] for the chunk's nt tiles (16 GEMMs). */
-static void wg_gemm(float *M, const float *V, const float *U, const float *zeros, int64_t cin,
-                    int64_t cout, int64_t nt) {
+/* M[e][tt][o0 .. o0+63] = V[e][tt][:] * U[e][:, o0 .. o0+63] for the chunk's nt tiles. */
+static void wg_gemm_blk(float *M, const float *V, const float *U, const float *zeros,
+                        int64_t cin, int64_t cout, int64_t nt, int e, int64_t o0) {
     const float *ap[12];
-    for (int e = 0; e < 16; e++) {
-        const float *Ve = V + e * wg_plane(cin), *Ue = U + (int64_t)e * cin * cout;
-        float *Me = M + e * wg_plane(cout);
-        for (int64_t o0 = 0; o0 < cout; o0 += 64) {
-            const int64_t width = imin64(64, cout - o0);
-            const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
-            const float *wb = Ue + o0 * cin;
-            for (int64_t t = 0; t < nt; t += MR) {
-                const int m = (int)imin64(MR, nt - t);
-                for (int r = 0; r < MR; r++) ap[r] = r < m ? Ve + (t + r) * cin : zeros;
-                float *yp = Me + t * cout + o0;
-                switch (NB) {
-                case 4: pk_fwd_6_4(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF); break;
-                case 3: pk_fwd_8_3(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF); break;
-                case 2: pk_fwd_12_2(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF); break;
-                default: pk_fwd_8_1(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF); break;
-                }
-            }
+    const float *Ve = V + e * wg_plane(cin), *Ue = U + (int64_t)e * cin * cout;
+    float *Me = M + e * wg_plane(cout);
+    const int64_t width = imin64(64, cout - o0);
+    const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
+    const float *wb = Ue + o0 * cin;
+    for (int64_t t = 0; t < nt; t += MR) {
+        const int m = (int)imin64(MR, nt - t);
+        for (int r = 0; r < MR; r++) ap[r] = r < m ? Ve + (t + r) * cin : zeros;
+        float *yp = Me + t * cout + o0;
+        switch (NB) {
+        case 4: pk_fwd_6_4(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
+        case 3: pk_fwd_8_3(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
+        case 2: pk_fwd_12_2(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
+        default: pk_fwd_8_1(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
         }
     }
 }
 
+/* The 16 GEMMs of a chunk. */
+static void wg_gemm(float *M, const float *V, const float *U, const float *zeros, int64_t cin,
+                    int64_t cout, int64_t nt) {
+    for (int e = 0; e < 16; e++)
+        for (int64_t o0 = 0; o0 < cout; o0 += 64) wg_gemm_blk(M, V, U, zeros, cin, cout, nt, e, o0);
+}
+
 /* y tiles = A^T m A (+ bias), clipped to oh x ow. */
 static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d, int64_t t0,
-                   int64_t nt) {
+                   int64_t nt, act_clamp act) {
+    const __m512 lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
     const int64_t th = (d->oh + 1) / 2, tw = (d->ow + 1) / 2, oc = d->oc, es = wg_plane(oc);
     int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
     for (int64_t tt = 0; tt < nt; tt++) {
@@ -1384,12 +1453,16 @@ static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d
                 s1[j] = m[4 + j] - m[8 + j] - m[12 + j];
             }
             const v16 bv = bias ? v16_load(bias + cb) : (v16){0};
-            v16_store(y00 + cb, s0[0] + s0[1] + s0[2] + bv);
-            if (two_c) v16_store(y00 + oc + cb, s0[1] - s0[2] - s0[3] + bv);
+            v16 o[4] = {s0[0] + s0[1] + s0[2] + bv, s0[1] - s0[2] - s0[3] + bv,
+                        s1[0] + s1[1] + s1[2] + bv, s1[1] - s1[2] - s1[3] + bv};
+            if (act.on)
+                for (int k = 0; k < 4; k++) o[k] = (v16)act512((__m512)o[k], lo, hi);
+            v16_store(y00 + cb, o[0]);
+            if (two_c) v16_store(y00 + oc + cb, o[1]);
             if (two_r) {
                 float *y10 = y00 + d->ow * oc;
-                v16_store(y10 + cb, s1[0] + s1[1] + s1[2] + bv);
-                if (two_c) v16_store(y10 + oc + cb, s1[1] - s1[2] - s1[3] + bv);
+                v16_store(y10 + cb, o[2]);
+                if (two_c) v16_store(y10 + oc + cb, o[3]);
             }
         }
     }
@@ -1399,16 +1472,71 @@ static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d
  * thread 16 planes of c and of oc channels. Chunks are independent, so they go out
  * dynamically. */
 static void wg_run(float *y, const float *x, const float *U, const float *bias,
-                   const float *zeros, const wg_desc *d, float *slots, int64_t slot_floats) {
+                   const float *zeros, const wg_desc *d, float *slots, int64_t slot_floats,
+                   act_clamp act) {
     const int64_t tiles = d->n * ((d->oh + 1) / 2) * ((d->ow + 1) / 2);
     const int64_t chunks = (tiles + WG_T - 1) / WG_T;
-    float *V = slots + omp_tid() * slot_floats, *M = V + 16 * wg_plane(d->c);
+    const int T = omp_nth();
+    if (chunks >= 4 * T) {
+        /* many chunks: each thread transforms, multiplies and writes back whole chunks */
+        float *V = slots + omp_tid() * slot_floats, *M = V + 16 * wg_plane(d->c);
 #pragma omp for schedule(dynamic, 1)
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            const int64_t t0 = ch * WG_T, nt = imin64(WG_T, tiles - t0);
+            wg_in(V, x, zeros, d, t0, nt);
+            wg_gemm(M, V, U, zeros, d->c, d->oc, nt);
+            wg_out(y, M, bias, d, t0, nt, act);
+        }
+        return;
+    }
+    /* few chunks (small batches): the threads share each chunk, tiles for the transforms
+     * and (position, 64-channel block) pairs for the GEMMs, in the first slot */
+    float *V = slots, *M = V + 16 * wg_plane(d->c);
+    const int64_t nb = (d->oc + 63) / 64;
     for (int64_t ch = 0; ch < chunks; ch++) {
         const int64_t t0 = ch * WG_T, nt = imin64(WG_T, tiles - t0);
-        wg_in(V, x, zeros, d, t0, nt);
-        wg_gemm(M, V, U, zeros, d->c, d->oc, nt);
-        wg_out(y, M, bias, d, t0, nt);
+#pragma omp for schedule(static)
+        for (int u = 0; u < T; u++) {
+            const int64_t a = nt * u / T, b = nt * (u + 1) / T;
+            if (b > a) wg_in(V + a * d->c, x, zeros, d, t0 + a, b - a);
+        }
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < 16 * nb; it++)
+            wg_gemm_blk(M, V, U, zeros, d->c, d->oc, nt, (int)(it / nb), it % nb * 64);
+#pragma omp for schedule(static)
+        for (int u = 0; u < T; u++) {
+            const int64_t a = nt * u / T, b = nt * (u + 1) / T;
+            if (b > a) wg_out(y, M + a * d->oc, bias, d, t0 + a, b - a, act);
+        }
+    }
+}
+
+/* Inference with weights transformed once: any batch, per-image tiles enough to pay off
+ * (the transform is not repeated per call, so fewer tiles than wg_ok asks for do), and
+ * transformed weights up to 16 MB. */
+enum { WGP_MIN_TILES = 4 };
+static int wg_ok_packed(const tx_conv_shape *s) {
+    return s->kh == 3 && s->kw == 3 && s->sh == 1 && s->sw == 1 && s->dh == 1 && s->dw == 1 &&
+           s->groups == 1 && s->c % 16 == 0 && s->oc % 16 == 0 &&
+           (int64_t)s->c * s->oc <= 512 * 512 &&
+           (int64_t)((s->oh + 1) / 2) * ((s->ow + 1) / 2) >= WGP_MIN_TILES;
+}
+/* Scratch of the packed forward: zeros, then per thread the chunk planes of x and y. */
+static size_t wg_packed_scratch_floats(const tx_conv_shape *s) {
+    const int64_t c = s->c, oc = s->oc;
+    return (size_t)((c > oc ? c : oc) + slot_threads(s) * 16 * (wg_plane(c) + wg_plane(oc)));
+}
+static void wg_forward_packed(float *y, const float *x, const float *U, const float *b,
+                              const tx_conv_shape *s, float *scratch) {
+    const wg_desc d = wg_fwd_desc(s);
+    const int64_t c = s->c, oc = s->oc;
+    float *zeros = scratch, *slots = zeros + (c > oc ? c : oc);
+    const int64_t slot = 16 * (wg_plane(c) + wg_plane(oc));
+#pragma omp parallel num_threads(kernel_threads(s))
+    {
+#pragma omp single
+        memset(zeros, 0, (size_t)(c > oc ? c : oc) * sizeof(float)); /* implicit barrier */
+        wg_run(y, x, U, b, zeros, &d, slots, slot, act_of(s->act));
     }
 }
 
@@ -1423,7 +1551,7 @@ static void wg_forward(float *y, const float *x, const float *w, const float *b,
 #pragma omp single
         memset(zeros, 0, (size_t)(c > oc ? c : oc) * sizeof(float));
         wg_pack(U, w, s, 0); /* implicit barrier */
-        wg_run(y, x, U, b, zeros, &d, slots, slot);
+        wg_run(y, x, U, b, zeros, &d, slots, slot, act_of(s->act));
     }
 }
 
@@ -1572,7 +1700,7 @@ static void wg_backward(float *dx, float *dw, float *db, const float *dy, const 
         }
         if (dx) {
             wg_pack(U, w, s, 1); /* implicit barrier */
-            wg_run(dx, dy, U, NULL, zeros, &bd, slots, slot);
+            wg_run(dx, dy, U, NULL, zeros, &bd, slots, slot, act_of(0));
         }
     }
 }
@@ -1595,6 +1723,7 @@ size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
      * cover every smaller one, which may take the pk path (wg_ok only turns on as the
      * batch grows) */
     if (wg_ok(s) && wg_scratch_floats(s) > need) need = wg_scratch_floats(s);
+    if (wg_ok_packed(s) && wg_packed_scratch_floats(s) > need) need = wg_packed_scratch_floats(s);
     return need;
 #else
     return partials + cols;
@@ -1654,7 +1783,9 @@ void tx_conv2d_forward_ref(float *y, const float *x, const float *w, const float
                             for (int j = 0; j < cg; j++) acc += (double)xp[j] * wp[j];
                         }
                     }
-                    y[(((int64_t)n * s->oh + oy) * s->ow + ox) * s->oc + o] = (float)acc;
+                    float v = (float)acc;
+                    act_inplace(&v, 1, act_of(s->act));
+                    y[(((int64_t)n * s->oh + oy) * s->ow + ox) * s->oc + o] = v;
                 }
 }
 
@@ -1711,4 +1842,48 @@ void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
                     }
                     dx[(((int64_t)n * s->h + ih) * s->w + iw) * s->c + ci] = (float)acc;
                 }
+}
+
+/* ---- packed weights (inference) ---------------------------------------------------- */
+
+size_t tx_conv2d_packed_floats(const tx_conv_shape *s) {
+    if (is_direct(s)) return (size_t)s->oc * s->kh * s->kw;
+#ifdef TX_CONV_PK
+    if (wg_ok_packed(s)) return (size_t)16 * s->c * s->oc;
+    const pk_desc d = pk_forward_desc(s);
+    return (size_t)pk_wfloats(&d);
+#else
+    return (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
+#endif
+}
+
+void tx_conv2d_pack(float *wp, const float *w, const tx_conv_shape *s) {
+    if (is_direct(s)) {
+        transpose_taps(wp, w, s->oc, s->kh * s->kw);
+        return;
+    }
+#ifdef TX_CONV_PK
+    if (wg_ok_packed(s)) {
+#pragma omp parallel num_threads(kernel_threads(s))
+        wg_pack(wp, w, s, 0);
+        return;
+    }
+    const pk_desc d = pk_forward_desc(s);
+#pragma omp parallel num_threads(kernel_threads(s))
+    pk_pack(wp, w, &d, 0);
+#else
+    memcpy(wp, w, tx_conv2d_packed_floats(s) * sizeof(float));
+#endif
+}
+
+void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const float *b,
+                              const tx_conv_shape *s, float *scratch) {
+    if (s->n <= 0 || s->oh <= 0 || s->ow <= 0) return;
+    if (is_direct(s)) direct_run(y, x, wp, b, s);
+#ifdef TX_CONV_PK
+    else if (wg_ok_packed(s)) wg_forward_packed(y, x, wp, b, s, scratch);
+    else pk_forward_packed(y, x, wp, b, s, scratch);
+#else
+    else gemm_forward(y, x, wp, b, s, scratch);
+#endif
 }
