@@ -716,8 +716,33 @@ static int same_q(const tx_tflite_tensor *a, const tx_tflite_tensor *b) {
            a->q.zero_point[0] == b->q.zero_point[0];
 }
 
+static const int32_t SUPPORTED[] = {
+    TX_TFL_OP_CONV_2D, TX_TFL_OP_DEPTHWISE_CONV_2D, TX_TFL_OP_FULLY_CONNECTED, TX_TFL_OP_ADD, TX_TFL_OP_MUL,
+    TX_TFL_OP_AVERAGE_POOL_2D, TX_TFL_OP_MAX_POOL_2D, TX_TFL_OP_MEAN, TX_TFL_OP_RESHAPE, TX_TFL_OP_SQUEEZE,
+    TX_TFL_OP_SOFTMAX, TX_TFL_OP_LOGISTIC, TX_TFL_OP_CONCATENATION, TX_TFL_OP_PAD, TX_TFL_OP_QUANTIZE,
+    TX_TFL_OP_DEQUANTIZE, TX_TFL_OP_HARD_SWISH, TX_TFL_OP_RELU, TX_TFL_OP_RELU6,
+};
+
 static int import_op(imp *s, const tx_tflite_op *op, tx_err *err) {
     const int code = op->builtin;
+    int known = 0;
+    for (size_t i = 0; i < sizeof SUPPORTED / sizeof *SUPPORTED; i++) known |= SUPPORTED[i] == code;
+    if (!known) {
+        char list[512];
+        size_t p = 0;
+        for (size_t i = 0; i < sizeof SUPPORTED / sizeof *SUPPORTED && p < sizeof list; i++)
+            p += (size_t)snprintf(list + p, sizeof list - p, "%s%s", i ? ", " : "", tx_tflite_op_name(SUPPORTED[i]));
+        const tx_tflite_opcode *oc = &s->tf->opcodes[op->opcode_index];
+        char custom[96] = "";
+        if (oc->custom) {
+            char safe[64];
+            tx_tflite_safe_name(safe, sizeof safe, oc->custom);
+            snprintf(custom, sizeof custom, " '%s'", safe);
+        }
+        return tx_err_set(err, TX_EUNSUP, "%s: operator %d (%s%s) is not supported by taxon's TFLite import "
+                          "(supported: %s)", s->name, s->oi, code >= TX_TFL_OP_COUNT ? "code" : tx_tflite_op_name(code),
+                          custom, list);
+    }
     if (op->n_outputs != 1) return OPERR(s, err, TX_EUNSUP, "%d outputs (one expected)", op->n_outputs);
     if (op->n_inputs < 1) return OPERR(s, err, TX_EFORMAT, "no inputs");
     const tx_tflite_tensor *Y = T(s, op->outputs[0]);
@@ -731,6 +756,8 @@ static int import_op(imp *s, const tx_tflite_op *op, tx_err *err) {
     }
     default: break;
     }
+    if (code == TX_TFL_OP_DEQUANTIZE && op->inputs[0] >= 0 && T(s, op->inputs[0])->data)
+        return 0; /* a constant (float16 / 8-bit weights): its readers take it (const_of) */
     int x = input_node(s, op->inputs[0], 0, err);
     if (x < 0) return x;
     const tx_tflite_tensor *X = T(s, op->inputs[0]);
@@ -872,9 +899,8 @@ static int import_op(imp *s, const tx_tflite_op *op, tx_err *err) {
         prefix = "dequantize";
         break;
     default:
-        return OPERR(s, err, TX_EUNSUP, "is not supported (supported: CONV_2D, DEPTHWISE_CONV_2D, "
-                     "FULLY_CONNECTED, ADD, MUL, AVERAGE_POOL_2D, MAX_POOL_2D, MEAN, RESHAPE, SQUEEZE, "
-                     "SOFTMAX, LOGISTIC, CONCATENATION, PAD, QUANTIZE, DEQUANTIZE, HARD_SWISH, RELU, RELU6)");
+        return tx_err_set(err, TX_EUNSUP, "%s: operator %d (%s) is not supported", s->name, s->oi,
+                          tx_tflite_op_name(code));
     }
     if (nd.act < 0 || nd.act > TX_ACT_RELU6)
         return OPERR(s, err, TX_EUNSUP, "fused activation %s", tx_tflite_act_name(nd.act));
