@@ -39,6 +39,7 @@ struct tx_exec {
     uint8_t *folded;
     int *conv_act;
     float **fw, **fb;
+    float **wpack;  /* inference: conv weights packed once (tx_conv2d_pack) */
     void **owned;   /* every separately allocated buffer, freed at the end */
     int n_owned, cap_owned;
 };
@@ -67,7 +68,7 @@ void tx_exec_free(tx_exec *e) {
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
     free(e->fused);
-    free(e->folded); free(e->conv_act); free(e->fw); free(e->fb);
+    free(e->folded); free(e->conv_act); free(e->fw); free(e->fb); free(e->wpack);
     free(e->attn);
     free(e);
 }
@@ -277,10 +278,20 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     e->conv_act = calloc((size_t)nn, sizeof(int));
     e->fw = calloc((size_t)nn, sizeof(float *));
     e->fb = calloc((size_t)nn, sizeof(float *));
-    if (!e->folded || !e->conv_act || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    e->wpack = calloc((size_t)nn, sizeof(float *));
+    if (!e->wpack || !e->folded || !e->conv_act || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
     if (!training && !(opts && opts->no_fusion) && fold_conv_bn_act(e)) goto nomem;
+    for (int i = 1; !training && i < nn; i++) { /* pack inference conv weights once */
+        const tx_node *nd = &m->nodes[i];
+        if (nd->op != TX_OP_CONV2D || nd->dtype != TX_F32) continue;
+        tx_conv_shape cs = conv_shape(m, nd, max_batch, e->threads);
+        size_t pf = tx_conv2d_packed_floats(&cs);
+        if (!pf) continue;
+        if (!(e->wpack[i] = own(e, pf * sizeof(float)))) goto nomem;
+        tx_conv2d_pack(e->wpack[i], e->fw[i] ? e->fw[i] : P(e, nd, 0), &cs);
+    }
     find_fusions(e);
 
     int quantized = 0;
@@ -424,8 +435,9 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
         case TX_OP_CONV2D: {
             tx_conv_shape s = conv_shape(m, nd, n, e->threads);
             if (!e->training) s.act = e->conv_act[i] ? e->conv_act[i] : nd->act;
-            tx_conv2d_forward(y, x, e->fw[i] ? e->fw[i] : P(e, nd, 0),
-                              e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL, &s, e->scratch);
+            const float *b = e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL;
+            if (e->wpack[i]) tx_conv2d_forward_packed(y, x, e->wpack[i], b, &s, e->scratch);
+            else tx_conv2d_forward(y, x, e->fw[i] ? e->fw[i] : P(e, nd, 0), b, &s, e->scratch);
             if (e->prof) e->prof[2 * i] += tx_now() - t0;
             if (s.act) continue; /* the conv applied its activation */
             break;
