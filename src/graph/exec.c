@@ -374,6 +374,7 @@ nomem:
 }
 
 size_t tx_exec_peak_bytes(const tx_exec *e) { return e->peak_bytes; }
+size_t tx_exec_activation_bytes(const tx_exec *e) { return e->arena_bytes; }
 void tx_exec_seed(tx_exec *e, uint64_t seed) { tx_rng_seed(&e->rng, seed); }
 void tx_exec_profile(tx_exec *e, double *times) { e->prof = times; }
 float *tx_exec_param_grad(tx_exec *e, int i) {

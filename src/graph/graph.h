@@ -217,7 +217,10 @@ float *tx_exec_param_grad(tx_exec *e, int i);
  * nodes). Valid for every node in training executors; with inference planning for
  * the output node and tx_model_feature_node (the plan keeps both alive). */
 const void *tx_exec_node_output(tx_exec *e, int node);
+/* All memory the executor holds (activations, gradients, packed weights, scratch). */
 size_t tx_exec_peak_bytes(const tx_exec *e);
+/* Inference: the planned activation arena (the peak of live activations); 0 in training. */
+size_t tx_exec_activation_bytes(const tx_exec *e);
 /* Re-seeds the executor's RNG (dropout masks), e.g. per training step, so results
  * do not depend on how many steps ran before (resumed runs match). */
 void tx_exec_seed(tx_exec *e, uint64_t seed);
