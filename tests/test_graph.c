@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <cJSON.h>
+#include <math.h>
 
 #include "graph/modelio.h"
 #include "ops/ops.h"
@@ -372,6 +373,55 @@ static void test_inference_fusion(void) {
     }
 }
 
+/* Fake quantization: outputs lie on the uint8 grid of (scale, zp), survive save/load, and
+ * the gradient passes straight through except where the value was clamped. */
+static void test_fake_quant(void) {
+    tx_err err = {0};
+    tx_model *m = tx_model_new("custom");
+    int x = tx_g_input(m, 4, 4, 3, &err);
+    tx_node nd = {.op = TX_OP_CONV2D, .n_in = 1, .in = {x}, .kh = 1, .kw = 1, .sh = 1, .sw = 1, .dh = 1,
+                  .dw = 1, .groups = 1, .out_c = 4, .bias = 1, .act = TX_ACT_RELU, .fq = TX_U8,
+                  .qscale = 0.02f, .qzp = 0};
+    snprintf(nd.name, sizeof nd.name, "c");
+    int c = tx_g_node(m, &nd, &err);
+    int g = tx_g_gap(m, c, &err);
+    int out = tx_g_linear(m, g, "fc", 2, 1, &err);
+    CHECK(out > 0, "build: %s", err.msg);
+    if (out < 0) { tx_model_free(m); return; }
+    m->num_classes = 2;
+    tx_preproc_default(&m->pp, 4, 4, 3);
+    tx_rng r;
+    tx_rng_seed(&r, 8);
+    for (int i = 0; i < m->n_params; i++)
+        for (int64_t k = 0; k < tx_tensor_numel(&m->params[i].t); k++)
+            ((float *)m->params[i].t.data)[k] = 3.0f * tx_rng_normal(&r);
+    CHECK_OK(tx_model_save(m, "build/test_graph_fq.safetensors", &err), &err);
+    tx_model *m2 = NULL;
+    CHECK_OK(tx_model_load("build/test_graph_fq.safetensors", &m2, &err), &err);
+    CHECK(m2 && m2->nodes[c].fq == TX_U8 && m2->nodes[c].qscale == 0.02f, "fake_quant lost in the round trip");
+    float in[2 * 48], dout[4] = {1, -2, 0.5f, 3};
+    for (int i = 0; i < 96; i++) in[i] = tx_rng_normal(&r);
+    tx_exec *e;
+    CHECK_OK(tx_exec_create(m2 ? m2 : m, 2, 1, 0, &e, &err), &err);
+    tx_exec_forward(e, in, 2);
+    const float *y = tx_exec_node_output(e, c);
+    int off_grid = 0, clamped = 0;
+    for (int i = 0; i < 2 * 16 * 4; i++) {
+        float q = y[i] / 0.02f;
+        if (fabsf(q - nearbyintf(q)) > 1e-3f || q < -1e-3f || q > 255.001f) off_grid++;
+        clamped += nearbyintf(q) == 255.0f;
+    }
+    CHECK(off_grid == 0, "%d outputs off the uint8 grid", off_grid);
+    CHECK(clamped > 0, "no output reached the top of the range (test too weak)");
+    tx_exec_backward(e, dout);
+    const float *gw = tx_exec_param_grad(e, m2 ? m2->nodes[c].param[0] : m->nodes[c].param[0]);
+    CHECK(gw != NULL, "no conv gradient");
+    printf("  %d of 128 outputs clamped at 255; conv weight grad[0] %.4g\n", clamped, gw ? gw[0] : 0);
+    tx_exec_free(e);
+    tx_model_free(m);
+    tx_model_free(m2);
+}
+
 int main(void) {
     RUN(test_shape_errors);
     RUN(test_roundtrip_and_plan);
@@ -379,6 +429,7 @@ int main(void) {
     RUN(test_modern_ops_gradients);
     RUN(test_modern_roundtrip);
     RUN(test_inference_fusion);
+    RUN(test_fake_quant);
     RUN(test_bad_metadata);
     RUN(test_missing_and_extra_tensors);
     TEST_MAIN_END();

@@ -134,7 +134,8 @@ static int fold_conv_bn_act(tx_exec *e) {
     for (int i = 1; i < m->n_nodes; i++) {
         const tx_node *nd = &m->nodes[i];
         int j = nd->n_in ? nd->in[0] : 0;
-        if (nd->dtype != TX_F32 || j <= 0 || readers(m, j) != 1 || j == feat) continue;
+        if (nd->dtype != TX_F32 || nd->fq || j <= 0 || readers(m, j) != 1 || j == feat || m->nodes[j].fq)
+            continue;
         if (nd->op == TX_OP_BATCHNORM && m->nodes[j].op == TX_OP_CONV2D && m->nodes[j].dtype == TX_F32 &&
             !m->nodes[j].act && !e->fw[j]) {
             const tx_node *c = &m->nodes[j];
@@ -154,7 +155,7 @@ static int fold_conv_bn_act(tx_exec *e) {
         } else if (nd->op == TX_OP_RELU || nd->op == TX_OP_RELU6) {
             int c = e->folded[j] ? m->nodes[j].in[0] : j;
             if (m->nodes[c].op != TX_OP_CONV2D || m->nodes[c].dtype != TX_F32 || m->nodes[c].act ||
-                e->conv_act[c])
+                m->nodes[c].fq || e->conv_act[c])
                 continue;
             e->conv_act[c] = nd->op == TX_OP_RELU ? TX_ACT_RELU : TX_ACT_RELU6;
             e->folded[i] = 1;
@@ -423,6 +424,7 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
         const tx_node *a = &m->nodes[nd->in[0]];
         int64_t cnt = (int64_t)node_floats(nd, n);
         int64_t rows = (int64_t)n * nd->oh * nd->ow;
+        int conv_did_act = 0;
         if (is_qnode(nd)) {
             if (!aliases_input(e, i)) {
                 const void *xs[TX_MAX_NODE_INPUTS];
@@ -439,8 +441,7 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
             const float *b = e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL;
             if (e->wpack[i]) tx_conv2d_forward_packed(y, x, e->wpack[i], b, &s, e->scratch);
             else tx_conv2d_forward(y, x, e->fw[i] ? e->fw[i] : P(e, nd, 0), b, &s, e->scratch);
-            if (e->prof) e->prof[2 * i] += tx_now() - t0;
-            if (s.act) continue; /* the conv applied its activation */
+            if (s.act) conv_did_act = 1; /* the conv applied its activation */
             break;
         }
         case TX_OP_BATCHNORM:
@@ -535,7 +536,10 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
             break;
         default: break;
         }
-        if (nd->act) act_forward(y, cnt, nd->act);
+        if (nd->act && !conv_did_act) act_forward(y, cnt, nd->act);
+        if (nd->fq)
+            tx_fakequant_forward(y, y, cnt, nd->qscale, nd->qzp, nd->fq == TX_U8 ? 0 : -128,
+                                 nd->fq == TX_U8 ? 255 : 127);
         if (e->prof) e->prof[2 * i] += tx_now() - t0;
     }
     const tx_node *last = &m->nodes[m->n_nodes - 1];
@@ -581,6 +585,9 @@ void tx_exec_backward(tx_exec *e, const float *dout) {
         const float *x = e->act[j];
         int64_t cnt = (int64_t)node_floats(nd, n);
         int64_t rows = (int64_t)n * nd->oh * nd->ow;
+        if (nd->fq)
+            tx_fakequant_backward(dy, dy, e->act[i], cnt, nd->qscale, nd->qzp, nd->fq == TX_U8 ? 0 : -128,
+                                  nd->fq == TX_U8 ? 255 : 127);
         if (nd->act) act_backward(dy, e->act[i], cnt, nd->act);
         if (nd->n_in > 1) { /* add, mul, concat: one gradient per input */
             for (int k = 0; k < nd->n_in; k++) {

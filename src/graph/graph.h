@@ -91,6 +91,11 @@ typedef struct tx_node {
     float qscale;
     int32_t qzp;
     int qmode;
+    /* Fake quantization of a float node (an imported 8-bit graph run in float, as in
+     * quantization-aware training): fq = TX_U8 or TX_I8 rounds the output to that type's
+     * grid of (qscale, qzp) after the fused activation; backward passes the gradient where
+     * the value was not clamped (straight-through). 0: none. */
+    int fq;
     /* parameters: indices into the model's params */
     int n_param;
     int param[TX_MAX_NODE_PARAMS];

@@ -304,6 +304,7 @@ static int check_types(const tx_model *m, tx_node *nd, tx_err *err) {
             case TX_OP_CONV2D: case TX_OP_LINEAR: case TX_OP_ADD: case TX_OP_MUL:
             case TX_OP_MAXPOOL: case TX_OP_AVGPOOL: case TX_OP_GLOBAL_AVGPOOL: case TX_OP_SOFTMAX:
             case TX_OP_SIGMOID: case TX_OP_HARDSWISH: case TX_OP_CONCAT: case TX_OP_PAD:
+            case TX_OP_RELU: case TX_OP_RELU6:
                 break;
             default:
                 return tx_err_set(err, TX_EUNSUP, "node '%s': %s has no 8-bit kernel", nd->name,
@@ -311,10 +312,14 @@ static int check_types(const tx_model *m, tx_node *nd, tx_err *err) {
             }
         }
     }
-    if (is_q(nd->dtype) && !(nd->qscale > 0 && nd->qscale < 1e30f))
+    if (nd->fq && (!is_q(nd->fq) || nd->dtype != TX_F32))
+        return tx_err_set(err, TX_EINVAL, "node '%s': fake quantization needs a float node and type uint8 or int8",
+                          nd->name);
+    int qt = nd->fq ? nd->fq : nd->dtype;
+    if (is_q(qt) && !(nd->qscale > 0 && nd->qscale < 1e30f))
         return tx_err_set(err, TX_EINVAL, "node '%s': quantization scale %g must be positive and finite",
                           nd->name, nd->qscale);
-    if (is_q(nd->dtype) && (nd->dtype == TX_U8 ? (nd->qzp < 0 || nd->qzp > 255) : (nd->qzp < -128 || nd->qzp > 127)))
+    if (is_q(qt) && (qt == TX_U8 ? (nd->qzp < 0 || nd->qzp > 255) : (nd->qzp < -128 || nd->qzp > 127)))
         return tx_err_set(err, TX_EINVAL, "node '%s': zero point %d out of range", nd->name, (int)nd->qzp);
     if (nd->qmode < 0 || nd->qmode > 1)
         return tx_err_set(err, TX_EINVAL, "node '%s': qmode %d", nd->name, nd->qmode);

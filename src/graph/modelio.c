@@ -78,6 +78,11 @@ static cJSON *node_json(const tx_node *nd) {
         cJSON_AddNumberToObject(o, "qzp", nd->qzp);
     }
     if (nd->qmode) cJSON_AddStringToObject(o, "qmode", "tflite_ref");
+    if (nd->fq) {
+        cJSON_AddStringToObject(o, "fake_quant", tx_dtype_name(nd->fq));
+        cJSON_AddNumberToObject(o, "qscale", nd->qscale);
+        cJSON_AddNumberToObject(o, "qzp", nd->qzp);
+    }
     return o;
 }
 
@@ -199,7 +204,7 @@ static int parse_node(jctx *c, const cJSON *o, int idx, tx_node *nd) {
     static const char *const known[] = {"op", "name", "in", "shape", "kernel", "stride", "pad",
                                         "dilation", "groups", "out", "bias", "count_include_pad",
                                         "eps", "momentum", "p", "act", "heads", "cls", "beta",
-                                        "dtype", "qscale", "qzp", "qmode", NULL};
+                                        "dtype", "qscale", "qzp", "qmode", "fake_quant", NULL};
     memset(nd, 0, sizeof *nd);
     char where[32];
     snprintf(where, sizeof where, "#%d", idx);
@@ -314,6 +319,16 @@ static int parse_node(jctx *c, const cJSON *o, int idx, tx_node *nd) {
             return tx_err_set(c->err, TX_EFORMAT, "%s: graph node '%s': 'dtype' must be \"F32\", \"U8\" or \"I8\"",
                               c->path, nd->name);
         nd->dtype = !strcmp(dt->valuestring, "U8") ? TX_U8 : !strcmp(dt->valuestring, "I8") ? TX_I8 : TX_F32;
+        if ((rc = get_num(c, o, "qscale", &nd->qscale, 0.0f))) return rc;
+        if ((rc = get_ints(c, o, "qzp", v, 1, 0, -128, 255))) return rc;
+        nd->qzp = v[0];
+    }
+    const cJSON *fq = cJSON_GetObjectItemCaseSensitive(o, "fake_quant");
+    if (fq) {
+        if (!cJSON_IsString(fq) || (strcmp(fq->valuestring, "U8") && strcmp(fq->valuestring, "I8")))
+            return tx_err_set(c->err, TX_EFORMAT, "%s: graph node '%s': 'fake_quant' must be \"U8\" or \"I8\"",
+                              c->path, nd->name);
+        nd->fq = !strcmp(fq->valuestring, "U8") ? TX_U8 : TX_I8;
         if ((rc = get_num(c, o, "qscale", &nd->qscale, 0.0f))) return rc;
         if ((rc = get_ints(c, o, "qzp", v, 1, 0, -128, 255))) return rc;
         nd->qzp = v[0];

@@ -391,3 +391,24 @@ void tx_pad_backward(float *dx, const float *dy, int n, int h, int w, int c, int
         memcpy(dx + r * w * c, dy + (((int64_t)b * oh + iy + pt) * ow + pl) * c, (size_t)w * c * sizeof(float));
     }
 }
+
+/* ---- fake quantization (quantization-aware float graphs) ------------------- */
+
+void tx_fakequant_forward(float *y, const float *x, int64_t n, float scale, int32_t zp, int qmin,
+                          int qmax) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float q = nearbyintf(x[i] / scale) + (float)zp;
+        q = q < (float)qmin ? (float)qmin : q > (float)qmax ? (float)qmax : q;
+        y[i] = scale * (q - (float)zp);
+    }
+}
+
+void tx_fakequant_backward(float *dx, const float *dy, const float *y, int64_t n, float scale,
+                           int32_t zp, int qmin, int qmax) {
+#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        float q = nearbyintf(y[i] / scale) + (float)zp;
+        dx[i] = (q > (float)qmin && q < (float)qmax) ? dy[i] : 0.0f;
+    }
+}

@@ -198,6 +198,14 @@ void tx_pad_forward(float *y, const float *x, int n, int h, int w, int c, int pt
 void tx_pad_backward(float *dx, const float *dy, int n, int h, int w, int c, int pt, int pl,
                      int pb, int pr);
 
+/* Fake quantization: y = scale * (clamp(rne(x / scale) + zp, qmin, qmax) - zp);
+ * backward (straight-through): dx = dy where the output lies strictly inside
+ * (qmin, qmax) on the grid, else 0 (reads the forward output y; dx may alias dy). */
+void tx_fakequant_forward(float *y, const float *x, int64_t n, float scale, int32_t zp, int qmin,
+                          int qmax);
+void tx_fakequant_backward(float *dx, const float *dy, const float *y, int64_t n, float scale,
+                           int32_t zp, int qmin, int qmax);
+
 /* ---- per-channel scaling (act.c) ------------------------------------------- */
 /* Squeeze-excitation gate (NHWC, hw = h*w): y[n,hw,c] = x[n,hw,c] * s[n,c].
  * Backward: dx = dy * s, ds[n,c] = sum over hw of dy * x (double, fixed order).
