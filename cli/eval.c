@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "eval/metrics.h"
+#include "io/tflite_import.h"
 
 static void progress(void *user, int64_t done, int64_t total) {
     char text[64];
@@ -43,7 +44,7 @@ int cmd_eval(int argc, char **argv) {
     tx_err err = {0};
     tx_model *m;
     tx_dataset d;
-    if (tx_model_load(model, &m, &err)) return cli_fail("eval", &err);
+    if (tx_model_open(model, NULL, &m, &err)) return cli_fail("eval", &err);
     if (tx_dataset_open(data, &d, &err)) {
         tx_model_free(m);
         return cli_fail("eval", &err);

@@ -112,3 +112,20 @@ int tx_load_batch(float *out, const tx_dataset *d, const int64_t *idx, int n,
     }
     return TX_OK;
 }
+
+int tx_load_batch_u8(uint8_t *out, const tx_dataset *d, const int64_t *idx, int n,
+                     const tx_preproc *pp, int int8, tx_err *err) {
+    size_t plane = (size_t)pp->height * pp->width * pp->channels;
+    size_t src_plane = (size_t)d->h * d->w * d->c;
+    for (int i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= d->n)
+            return tx_err_set(err, TX_EINVAL, "%s: sample %lld out of range", d->name, (long long)idx[i]);
+        tx_image img = {.w = d->w, .h = d->h, .c = d->c, .pixels = d->images + (size_t)idx[i] * src_plane};
+        uint8_t *o = out + (size_t)i * plane;
+        int rc = tx_preprocess_u8(o, &img, pp, err);
+        if (rc) return rc;
+        if (int8)
+            for (size_t k = 0; k < plane; k++) o[k] ^= 0x80; /* pixel - 128 as int8 */
+    }
+    return TX_OK;
+}

@@ -18,6 +18,10 @@ typedef struct tx_augment {
 int tx_load_batch(float *out, const tx_dataset *d, const int64_t *idx, int n,
                   const tx_preproc *pp, const tx_augment *aug, uint64_t seed, int64_t epoch,
                   tx_err *err);
+/* 8-bit models: out [n, h, w, c] bytes, the preprocessed pixels before normalization
+ * (int8 = 1: as int8, pixel - 128), as the session feeds quantized inputs. */
+int tx_load_batch_u8(uint8_t *out, const tx_dataset *d, const int64_t *idx, int n,
+                     const tx_preproc *pp, int int8, tx_err *err);
 /* Augments one normalized [h,w,c] image in place; fill is the normalized value of a
  * black pixel for each channel (what zero padding shows). */
 void tx_augment_apply(float *img, int h, int w, int c, const tx_augment *aug,

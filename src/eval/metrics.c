@@ -85,7 +85,8 @@ int tx_evaluate(const tx_model *m, const tx_dataset *d, int batch, tx_metrics *m
     /* inference never writes the model */
     if ((rc = tx_exec_create((tx_model *)m, batch, 0, 0, &e, err))) return rc;
     size_t plane = (size_t)m->pp.height * m->pp.width * m->pp.channels;
-    float *in = tx_alloc((size_t)batch * plane * sizeof(float));
+    int in8 = m->nodes[0].dtype != TX_F32; /* quantized input: pixel bytes */
+    float *in = tx_alloc((size_t)batch * plane * (in8 ? 1 : sizeof(float)));
     float *probs = tx_alloc((size_t)batch * k * sizeof(float));
     int64_t *idx = malloc((size_t)batch * sizeof(int64_t));
     if (!in || !probs || !idx) {
@@ -95,9 +96,12 @@ int tx_evaluate(const tx_model *m, const tx_dataset *d, int batch, tx_metrics *m
     for (int64_t s = 0; s < d->n; s += batch) {
         int n = (int)(d->n - s < batch ? d->n - s : batch);
         for (int i = 0; i < n; i++) idx[i] = s + i;
-        if ((rc = tx_load_batch(in, d, idx, n, &m->pp, NULL, 0, 0, err))) goto done;
+        if (in8) rc = tx_load_batch_u8((uint8_t *)in, d, idx, n, &m->pp, m->nodes[0].dtype == TX_I8, err);
+        else rc = tx_load_batch(in, d, idx, n, &m->pp, NULL, 0, 0, err);
+        if (rc) goto done;
         const float *logits = tx_exec_forward(e, in, n);
-        tx_softmax_forward(probs, logits, n, k);
+        if (m->output_probs) memcpy(probs, logits, (size_t)n * k * sizeof(float));
+        else tx_softmax_forward(probs, logits, n, k);
         tx_metrics_add(mt, probs, d->labels + s, n);
         if (progress) progress(user, s + n, d->n);
     }
