@@ -485,10 +485,220 @@ static void direct_run(float *y, const float *x, const float *wt, const float *b
     }
 }
 
+static int dwf_ok(const tx_conv_shape *s);
+static int64_t dwf_ocp(const tx_conv_shape *s);
+static void dwf_pack(float *wt, const float *w, const tx_conv_shape *s);
+static void dwf_run(float *y, const float *x, const float *wt, const float *b,
+                    const tx_conv_shape *s);
+
 static void direct_forward(float *y, const float *x, const float *w, const float *b,
                            const tx_conv_shape *s, float *scratch) {
+    if (dwf_ok(s)) {
+        dwf_pack(scratch, w, s);
+        dwf_run(y, x, scratch, b, s);
+        return;
+    }
     transpose_taps(scratch, w, s->oc, s->kh * s->kw);
     direct_run(y, x, scratch, b, s);
+}
+
+/* ---- depthwise fast path (multiplier 1, undilated) -----------------------------------
+ *
+ * Work item: (image, output row, group of 16-channel blocks). A row runs in strips of R
+ * output pixels: per kernel row the strip's (R-1)*SW + KW input vectors are loaded once,
+ * each feeding the accumulators of the outputs whose window covers it. Strips whose
+ * window lies inside the input read x directly; the strips at the left and right edges
+ * (and every strip of a channel tail) read a small zero-padded copy of their window on
+ * the stack; kernel rows above or below the input are skipped. Weights [tap][ocp]
+ * (channels padded to 16 with zeros), bias and activation in registers. Every output is
+ * summed in tap order whichever thread computes it. */
+
+enum { DWF_MAX_K = 8, DWF_MAX_S = 2, DWF_R = 8 };
+enum { DWF_PATCH_COLS = (DWF_R - 1) * DWF_MAX_S + DWF_MAX_K };
+
+typedef int vi16 __attribute__((vector_size(64), aligned(4)));
+/* v = min(max(v, lo), hi) in place, NaN kept (a macro: see v16_load) */
+#define V16_CLAMP(v, lo, hi)                                                   \
+    do {                                                                       \
+        vi16 m_ = (v) < (lo);                                                  \
+        (v) = (v16)(((vi16)(v) & ~m_) | ((vi16)(lo) & m_));                    \
+        m_ = (v) > (hi);                                                       \
+        (v) = (v16)(((vi16)(v) & ~m_) | ((vi16)(hi) & m_));                    \
+    } while (0)
+
+static int dwf_ok(const tx_conv_shape *s) {
+    return s->groups == s->c && s->oc == s->c && s->dh == 1 && s->dw == 1 &&
+           s->kh <= DWF_MAX_K && s->kw <= DWF_MAX_K && s->sw <= DWF_MAX_S;
+}
+static int64_t dwf_ocp(const tx_conv_shape *s) { return ((int64_t)s->oc + 15) / 16 * 16; }
+
+/* wt[tap][ocp] = w[o][tap], zeros in the padding channels. */
+static void dwf_pack(float *wt, const float *w, const tx_conv_shape *s) {
+    const int taps = s->kh * s->kw;
+    const int64_t ocp = dwf_ocp(s);
+    for (int k = 0; k < taps; k++)
+        for (int64_t o = 0; o < ocp; o++) wt[k * ocp + o] = o < s->oc ? w[o * taps + k] : 0.0f;
+}
+
+/* m (<= R) outputs of one strip, 16 channels: input vector (ki, j) at
+ * xs + (ki - ki_lo) * rs + (j + j0) * ps for ki in [ki_lo, ki_hi), j in [jlo, jhi); the
+ * vectors outside those ranges are padding (zeros: their products are skipped). */
+static inline __attribute__((always_inline)) void
+dwf_strip(float *yp, int64_t oc, const float *xs, int64_t rs, int64_t ps, int64_t j0,
+          int ki_lo, int ki_hi, int jlo, int jhi, const float *wb, int64_t ocp,
+          const float *bias16, act_clamp act, int m, int cnt, const int KH, const int KW,
+          const int SW, const int R, const int EDGE) {
+    v16 acc[DWF_R];
+    const v16 bv = v16_load(bias16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) acc[r] = bv;
+#pragma GCC unroll 8
+    for (int ki = 0; ki < KH; ki++) {
+        if (ki < ki_lo || ki >= ki_hi) continue;
+        const float *xr = xs + (ki - ki_lo) * rs;
+        const float *wk = wb + ki * KW * ocp;
+        /* the kernel row's weights in registers (named: arrays would stay in memory) */
+        const v16 z = {0};
+        const v16 w0 = v16_load(wk), w1 = KW > 1 ? v16_load(wk + ocp) : z,
+                  w2 = KW > 2 ? v16_load(wk + 2 * ocp) : z, w3 = KW > 3 ? v16_load(wk + 3 * ocp) : z,
+                  w4 = KW > 4 ? v16_load(wk + 4 * ocp) : z, w5 = KW > 5 ? v16_load(wk + 5 * ocp) : z,
+                  w6 = KW > 6 ? v16_load(wk + 6 * ocp) : z, w7 = KW > 7 ? v16_load(wk + 7 * ocp) : z;
+#pragma GCC unroll 32
+        for (int j = 0; j < (R - 1) * SW + KW; j++) {
+            if (EDGE && (j < jlo || j >= jhi)) continue;
+            const v16 xv = v16_load(xr + (j + j0) * ps);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                const int kj = j - r * SW;
+                if (kj >= 0 && kj < KW)
+                    acc[r] = v16_fma(xv,
+                                     kj == 0 ? w0 : kj == 1 ? w1 : kj == 2 ? w2 : kj == 3 ? w3
+                                     : kj == 4 ? w4 : kj == 5 ? w5 : kj == 6 ? w6 : w7,
+                                     acc[r]);
+            }
+        }
+    }
+    if (act.on) {
+        const v16 lo = v16_splat(act.lo), hi = v16_splat(act.hi);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) V16_CLAMP(acc[r], lo, hi);
+    }
+    if (cnt == 16 && m == R) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) v16_store(yp + r * oc, acc[r]);
+    } else {
+        float t[DWF_R][16];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) v16_store(t[r], acc[r]);
+        for (int r = 0; r < m; r++) memcpy(yp + r * oc, t[r], (size_t)cnt * sizeof(float));
+    }
+}
+
+/* Output row oy of image n, channel blocks [b0, b1). */
+static inline __attribute__((always_inline)) void
+dwf_row(float *y, const float *x, const float *wt, const float *b, const geo *g,
+        act_clamp act, int64_t n, int64_t oy, int64_t b0, int64_t b1, const int KH,
+        const int KW, const int SW, const int R) {
+    const int64_t c = g->c, w = g->w, ocp = (g->oc + 15) / 16 * 16;
+    const int64_t ih0 = oy * g->sh - g->pt, cols = (R - 1) * SW + KW;
+    int ki_lo, ki_hi;
+    tap_range(ih0, 1, KH, g->h, &ki_lo, &ki_hi);
+    if (ki_lo >= ki_hi) ki_lo = ki_hi = 0; /* window entirely in the padding: bias only */
+    const float *xn = x + n * g->h * w * c;
+    float *yrow = y + (n * g->oh + oy) * g->ow * g->oc;
+    float patch[DWF_MAX_K * DWF_PATCH_COLS * 16];
+    for (int64_t bi = b0; bi < b1; bi++) {
+        const int64_t c0 = bi * 16;
+        const int cnt = (int)imin64(16, c - c0);
+        float bias16[16] = {0};
+        if (b) memcpy(bias16, b + c0, (size_t)cnt * sizeof(float));
+        const float *wb = wt + c0;
+        for (int64_t ox0 = 0; ox0 < g->ow; ox0 += R) {
+            const int m = (int)imin64(R, g->ow - ox0);
+            const int64_t iw0 = ox0 * SW - g->pl;
+            float *yp = yrow + ox0 * g->oc + c0;
+            if (cnt == 16) {
+                /* columns j with 0 <= iw0 + j < w */
+                const int jlo = iw0 < 0 ? (int)-iw0 : 0;
+                const int jhi = (int)imin64(cols, w - iw0);
+                const float *xs = xn + (ih0 + ki_lo) * w * c + c0;
+                if (jlo == 0 && jhi == cols)
+                    dwf_strip(yp, g->oc, xs, w * c, c, iw0, ki_lo, ki_hi, 0, (int)cols, wb, ocp,
+                              bias16, act, m, cnt, KH, KW, SW, R, 0);
+                else
+                    dwf_strip(yp, g->oc, xs, w * c, c, iw0, ki_lo, ki_hi, jlo, jhi, wb, ocp,
+                              bias16, act, m, cnt, KH, KW, SW, R, 1);
+                continue;
+            }
+            for (int ki = ki_lo; ki < ki_hi; ki++) {
+                const float *xr = xn + (ih0 + ki) * w * c + c0;
+                float *pr = patch + (ki - ki_lo) * cols * 16;
+                for (int64_t j = 0; j < cols; j++) {
+                    const int64_t iw = iw0 + j;
+                    float *d = pr + j * 16;
+                    if (iw < 0 || iw >= w) memset(d, 0, 16 * sizeof(float));
+                    else if (cnt == 16) v16_store(d, v16_load(xr + iw * c));
+                    else {
+                        memcpy(d, xr + iw * c, (size_t)cnt * sizeof(float));
+                        memset(d + cnt, 0, (size_t)(16 - cnt) * sizeof(float));
+                    }
+                }
+            }
+            dwf_strip(yp, g->oc, patch, cols * 16, 16, 0, ki_lo, ki_hi, 0, (int)cols, wb, ocp,
+                      bias16, act, m, cnt, KH, KW, SW, R, 0);
+        }
+    }
+}
+
+#define DWF_INST(K, S, R)                                                                  \
+    static void dwf_row_##K##_##S##_##R(float *y, const float *x, const float *wt,        \
+                                        const float *b, const geo *g, act_clamp act,      \
+                                        int64_t n, int64_t oy, int64_t b0, int64_t b1) {  \
+        dwf_row(y, x, wt, b, g, act, n, oy, b0, b1, K, K, S, R);                           \
+    }
+DWF_INST(3, 1, 7) DWF_INST(3, 1, 8) DWF_INST(3, 2, 7) DWF_INST(3, 2, 8)
+DWF_INST(5, 1, 7) DWF_INST(5, 1, 8) DWF_INST(5, 2, 7) DWF_INST(5, 2, 8)
+DWF_INST(7, 1, 7) DWF_INST(7, 1, 8) DWF_INST(7, 2, 7) DWF_INST(7, 2, 8)
+#undef DWF_INST
+
+/* Other kernel sizes and strides: the same code with runtime sizes. */
+static void dwf_row_any(float *y, const float *x, const float *wt, const float *b,
+                        const geo *g, act_clamp act, int64_t n, int64_t oy, int64_t b0,
+                        int64_t b1) {
+    dwf_row(y, x, wt, b, g, act, n, oy, b0, b1, g->kh, g->kw, g->sw, DWF_R);
+}
+
+typedef void (*dwf_fn)(float *, const float *, const float *, const float *, const geo *,
+                       act_clamp, int64_t, int64_t, int64_t, int64_t);
+
+static dwf_fn dwf_pick(const geo *g) {
+    static const dwf_fn tab[3][2][2] = {
+        {{dwf_row_3_1_7, dwf_row_3_1_8}, {dwf_row_3_2_7, dwf_row_3_2_8}},
+        {{dwf_row_5_1_7, dwf_row_5_1_8}, {dwf_row_5_2_7, dwf_row_5_2_8}},
+        {{dwf_row_7_1_7, dwf_row_7_1_8}, {dwf_row_7_2_7, dwf_row_7_2_8}},
+    };
+    if (g->kh != g->kw || (g->kh != 3 && g->kh != 5 && g->kh != 7) || g->sw > 2)
+        return dwf_row_any;
+    return tab[(g->kh - 3) / 2][g->sw - 1][g->ow % 7 == 0 ? 0 : 1];
+}
+
+/* Forward with packed weights wt[tap][ocp]. */
+static void dwf_run(float *y, const float *x, const float *wt, const float *b,
+                    const tx_conv_shape *s) {
+    const geo g = make_geo(s);
+    const dwf_fn fn = dwf_pick(&g);
+    const act_clamp act = act_of(s->act);
+    const int T = kernel_threads(s);
+    const int64_t nblk = (g.c + 15) / 16, rows = s->n * g.oh;
+    /* groups of channel blocks: enough items to share among the threads */
+    int64_t ng = (8 * (int64_t)T + rows - 1) / rows;
+    if (ng > nblk) ng = nblk;
+    const int64_t items = rows * ng;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(T)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t gi = it % ng, r = it / ng;
+        fn(y, x, wt, b, &g, act, r / g.oh, r % g.oh, nblk * gi / ng, nblk * (gi + 1) / ng);
+    }
 }
 
 /* dW and db partial sums of output channels o0..o0+16*NBLK-1 (NBLK 1 or 2 blocks of 16)
@@ -1710,7 +1920,11 @@ static void wg_backward(float *dx, float *dw, float *db, const float *dy, const 
 size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
     size_t T = (size_t)slot_threads(s);
     /* direct: transposed weights [taps][oc] + up to T partials [taps+1][oc] */
-    if (is_direct(s)) return (size_t)s->oc * (s->kh * s->kw + T * (s->kh * s->kw + 1));
+    if (is_direct(s)) {
+        size_t bwd = (size_t)s->oc * (s->kh * s->kw + T * (s->kh * s->kw + 1));
+        size_t fwd = dwf_ok(s) ? (size_t)(s->kh * s->kw * dwf_ocp(s)) : 0;
+        return bwd > fwd ? bwd : fwd;
+    }
     size_t partials = (T - 1) * (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
     size_t cols = is_pointwise(s) ? 0 : T * (size_t)conv_chunk_rows(s) * s->kh * s->kw * s->c;
 #ifdef TX_CONV_PK
@@ -1847,6 +2061,7 @@ void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
 /* ---- packed weights (inference) ---------------------------------------------------- */
 
 size_t tx_conv2d_packed_floats(const tx_conv_shape *s) {
+    if (dwf_ok(s)) return (size_t)(s->kh * s->kw * dwf_ocp(s));
     if (is_direct(s)) return (size_t)s->oc * s->kh * s->kw;
 #ifdef TX_CONV_PK
     if (wg_ok_packed(s)) return (size_t)16 * s->c * s->oc;
@@ -1858,6 +2073,10 @@ size_t tx_conv2d_packed_floats(const tx_conv_shape *s) {
 }
 
 void tx_conv2d_pack(float *wp, const float *w, const tx_conv_shape *s) {
+    if (dwf_ok(s)) {
+        dwf_pack(wp, w, s);
+        return;
+    }
     if (is_direct(s)) {
         transpose_taps(wp, w, s->oc, s->kh * s->kw);
         return;
@@ -1879,7 +2098,8 @@ void tx_conv2d_pack(float *wp, const float *w, const tx_conv_shape *s) {
 void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const float *b,
                               const tx_conv_shape *s, float *scratch) {
     if (s->n <= 0 || s->oh <= 0 || s->ow <= 0) return;
-    if (is_direct(s)) direct_run(y, x, wp, b, s);
+    if (dwf_ok(s)) dwf_run(y, x, wp, b, s);
+    else if (is_direct(s)) direct_run(y, x, wp, b, s);
 #ifdef TX_CONV_PK
     else if (wg_ok_packed(s)) wg_forward_packed(y, x, wp, b, s, scratch);
     else pk_forward_packed(y, x, wp, b, s, scratch);
