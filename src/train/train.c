@@ -268,7 +268,7 @@ int tx_train(const tx_train_config *c, tx_err *err) {
         msg(c, "checkpoint already has all %d epochs", c->epochs);
     }
     if ((rc = tx_exec_create(m, c->batch, 1, c->seed, &e, err))) goto done;
-    size_t plane = (size_t)train.h * train.w * train.c;
+    size_t plane = (size_t)m->pp.height * m->pp.width * m->pp.channels; /* the model input, not the data */
     int k = m->num_classes;
     in = tx_alloc((size_t)c->batch * plane * sizeof(float));
     probs = tx_alloc((size_t)c->batch * k * sizeof(float));

@@ -54,6 +54,17 @@ else
      && grep -q '"macro_f1": ' "$W/eval.json" && grep -q '"n": 256' "$W/eval.json"; then pass cli_eval_json
   else fail cli_eval_json "$(head -c 300 "$W/eval.json")"; fi
 
+  # an ImageNet architecture trained at another size and channel count: the gray 28x28
+  # images are resized to 32x32 RGB by the model's preprocessing, and predict/eval agree
+  make_subset train 64 "$W/fm64"
+  make_subset t10k 32 "$W/fm64"
+  if $T train --data "$W/fm64:train" --val "$W/fm64:test" --arch resnet18 --image-size 32 --channels 3 \
+       --epochs 1 --batch-size 16 --threads 2 --out "$W/r18.safetensors" 2>"$W/r18.err" \
+     && $T info "$W/r18.safetensors" --json > "$W/r18.json" && grep -q '"height":[[:space:]]*32' "$W/r18.json" \
+     && $T eval --model "$W/r18.safetensors" --data "$W/fm64:test" --json | grep -q '"n": 32'; then
+    pass cli_train_resnet18_32px
+  else fail cli_train_resnet18_32px "$(tail -3 "$W/r18.err") $(head -c 200 "$W/r18.json")"; fi
+
   # the model learned something: better than chance (10%) on held-out images
   top1=$(sed -n 's/.*"top1": \([0-9.]*\).*/\1/p' "$W/eval.json")
   if awk -v t="$top1" 'BEGIN{exit !(t > 0.3)}'; then pass "cli_learns (top1=$top1)"; else fail cli_learns "top1=$top1"; fi
