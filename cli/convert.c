@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "graph/graph.h"
 #include "io/tflite_import.h"
+#include "io/torchimport.h"
 #include "ops/quant.h"
 
 static long long file_bytes(const char *path) {
@@ -76,11 +77,28 @@ int cmd_convert(int argc, char **argv) {
     tx_model *m = NULL;
     char source[32];
     if (from) {
-        /* ---- PyTorch state dicts (torchvision / timm): wired in by src/io/torchimport ---- */
-        (void)arch; (void)classes; (void)image_size; (void)seed;
-        fprintf(stderr, "taxon convert: error: --from %s: PyTorch checkpoints are not supported by this "
-                        "build yet\n", from);
-        return 2;
+        /* ---- PyTorch state dicts (torchvision / timm): src/io/torchimport.h ---- */
+        if (!arch) {
+            fprintf(stderr, "taxon convert: error: --from %s needs --arch NAME (e.g. resnet50)\n", from);
+            return 2;
+        }
+        if (labels || float_graph || strcmp(qmode, "xnnpack")) {
+            fprintf(stderr, "taxon convert: error: --labels, --float and --qmode go with .tflite files\n");
+            return 2;
+        }
+        if (classes < 0 || image_size < 0) {
+            fprintf(stderr, "taxon convert: error: --classes and --image-size must be positive\n");
+            return 2;
+        }
+        char report[4096];
+        if (tx_torch_import(in, from, arch, classes, image_size, seed, &m, report, sizeof report, &err)) {
+            /* the error holds the start of the list of misfits, the report all of it */
+            if (strlen(report) > 700)
+                fprintf(stderr, "taxon convert: everything that did not fit: %s\n", report);
+            return cli_fail("convert", &err);
+        }
+        fprintf(stderr, "taxon convert: %s\n", report);
+        snprintf(source, sizeof source, "%s", from);
     } else {
         if (arch || classes || image_size || seed) {
             fprintf(stderr, "taxon convert: error: --arch, --classes, --image-size and --seed go with --from\n");

@@ -194,7 +194,9 @@ int tx_torch_import(const char *path, const char *from, const char *arch, int cl
     if (!fam) return tx_model_build(arch, 1, 1, 3, 1, 0, out, err); /* its unknown-arch message */
     if (!fam->rename)
         return tx_err_set(err, TX_EINVAL, "architecture '%s' has no %s weights", arch, from);
-    int size = image_size > 0 ? image_size : 224;
+    int size, channels;
+    tx_arch_default_input(arch, &size, &channels);
+    if (image_size > 0) size = image_size;
 
     tx_safetensors st;
     int rc = tx_st_load(path, &st, err);

@@ -6,7 +6,8 @@
 
 #include "graph/graph.h"
 
-/* Builds `arch` (tx_model_build) for a square image_size input (<= 0: 224) and fills it
+/* Builds `arch` (tx_model_build) for a square image_size x image_size x 3 input (<= 0:
+ * the architecture's default, 224) and fills it
  * from the state dict at `path`, whose names are `from`'s ("timm" or "torchvision"):
  *  - every tensor name is mapped with the architecture family's rename; buffers taxon
  *    does not keep (num_batches_tracked) are skipped;
