@@ -1118,7 +1118,19 @@ typedef struct {
     int64_t pt, pl;      /* leading padding; may be negative (backward-data) */
     int kh, kw, sh, sw, dh, dw, groups;
     int64_t cin, cout;   /* per group */
+    int merge;           /* the kernel row's taps run as one tap of kw*c channels */
 } pk_desc;
+
+/* Thin inputs (the first layer on RGB images): the kw taps of a kernel row are kw*c
+ * consecutive floats of x (NHWC, undilated), the same order as the packed weights'
+ * [tap][ci] rows, so a row runs as one tap of kw*c channels instead of kw taps of c:
+ * one pointer and one loop per kernel row. Windows cut by the left/right padding are
+ * gathered into a zero-padded buffer. */
+enum { PK_MERGE_MAXC = 64, PK_MERGE_MAXKH = 8 };
+static int pk_merge_ok(const tx_conv_shape *s) {
+    return s->groups == 1 && s->dw == 1 && s->c < 16 && s->kw > 1 &&
+           (int64_t)s->kw * s->c <= PK_MERGE_MAXC && s->kh <= PK_MERGE_MAXKH;
+}
 
 static int64_t pk_pad16(int64_t v) { return (v + 15) / 16 * 16; }
 
@@ -1201,23 +1213,64 @@ PK_FWD_KERNEL(12, 2)
 PK_FWD_KERNEL(8, 1)
 
 /* Pointer table for output pixels p0..p0+MR-1 (rows beyond `rows` read zeros) and taps
- * t0..t0+nt-1: ap[(t-t0)*MR + r]. */
+ * t0..t0+nt-1: ap[(t-t0)*MR + r]. Merged taps (d->merge): tap t is kernel row t, and
+ * windows cut by the padding are gathered into ebuf (whose first PK_MERGE_MAXC floats
+ * are zeros; then (PK_MERGE_MAXKH * 12) windows of PK_MERGE_MAXC). */
 static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const float *zeros,
-                    int64_t p0, int rows, int MR, int t0, int nt) {
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
+                    float *ebuf, int64_t p0, int rows, int MR, int t0, int nt) {
+    if (d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
+        d->oh == d->h && d->ow == d->w) { /* pointwise: output pixel p reads input pixel p */
+        for (int r = 0; r < MR; r++) ap[r] = r < rows ? x + (p0 + r) * d->c : zeros;
+        return;
+    }
+    int64_t ox = p0 % d->ow, q = p0 / d->ow, oy = q % d->oh, n = q / d->oh;
+    for (int r = 0; r < MR; r++) {
         if (r >= rows) {
-            for (int t = 0; t < nt; t++) ap[t * MR + r] = zeros;
+            for (int t = 0; t < nt; t++) ap[t * MR + r] = d->merge ? ebuf : zeros;
             continue;
         }
-        int64_t p = p0 + r, ox = p % d->ow, q = p / d->ow, oy = q % d->oh, n = q / d->oh;
-        int64_t ih0 = oy * d->sh - d->pt, iw0 = ox * d->sw - d->pl;
+        const int64_t ih0 = oy * d->sh - d->pt, iw0 = ox * d->sw - d->pl;
         const float *xn = x + n * d->h * d->w * d->c;
-        for (int t = 0; t < nt; t++) {
-            int ki = (t0 + t) / d->kw, kj = (t0 + t) % d->kw;
-            int64_t ih = ih0 + (int64_t)ki * d->dh, iw = iw0 + (int64_t)kj * d->dw;
-            ap[t * MR + r] = (ih >= 0 && ih < d->h && iw >= 0 && iw < d->w)
-                                 ? xn + (ih * d->w + iw) * d->c
-                                 : zeros;
+        if (d->merge) {
+            const int inside = iw0 >= 0 && iw0 + d->kw <= d->w;
+            for (int t = 0; t < nt; t++) {
+                const int64_t ih = ih0 + (int64_t)(t0 + t) * d->dh;
+                if (ih < 0 || ih >= d->h) {
+                    ap[t * MR + r] = ebuf;
+                } else if (inside) {
+                    ap[t * MR + r] = xn + (ih * d->w + iw0) * d->c;
+                } else {
+                    float *win = ebuf + (1 + t * MR + r) * PK_MERGE_MAXC;
+                    for (int kj = 0; kj < d->kw; kj++) {
+                        const int64_t iw = iw0 + kj;
+                        if (iw >= 0 && iw < d->w)
+                            memcpy(win + kj * d->c, xn + (ih * d->w + iw) * d->c,
+                                   (size_t)d->c * sizeof(float));
+                        else
+                            memset(win + kj * d->c, 0, (size_t)d->c * sizeof(float));
+                    }
+                    ap[t * MR + r] = win;
+                }
+            }
+        } else {
+            int ki = t0 / d->kw, kj = t0 % d->kw;
+            for (int t = 0; t < nt; t++) {
+                const int64_t ih = ih0 + (int64_t)ki * d->dh, iw = iw0 + (int64_t)kj * d->dw;
+                ap[t * MR + r] = (ih >= 0 && ih < d->h && iw >= 0 && iw < d->w)
+                                     ? xn + (ih * d->w + iw) * d->c
+                                     : zeros;
+                if (++kj == d->kw) {
+                    kj = 0;
+                    ki++;
+                }
+            }
+        }
+        if (++ox == d->ow) {
+            ox = 0;
+            if (++oy == d->oh) {
+                oy = 0;
+                n++;
+            }
         }
     }
 }
@@ -1226,8 +1279,9 @@ static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const fl
  * of 0. Call inside a parallel region (work is shared with omp for). */
 static void pk_run(float *y, const float *x, const float *wp, const float *bias,
                    const float *zeros, const pk_desc *d, act_clamp act) {
-    const int taps = d->kh * d->kw;
-    const int64_t cin = d->cin, cout = d->cout, cpad = pk_pad16(cout);
+    /* merged taps: kh taps of kw*cin channels, the same packed weights */
+    const int taps = d->merge ? d->kh : d->kh * d->kw;
+    const int64_t cin = d->merge ? d->kw * d->cin : d->cin, cout = d->cout, cpad = pk_pad16(cout);
     const int64_t nb = (cpad + 63) / 64, per_g = (int64_t)taps * cin * cpad;
     const int64_t rows = d->n * d->oh * d->ow, tiles = (rows + PK_TILE - 1) / PK_TILE;
     int kt = (int)imax64(1, imin64(PK_WBUDGET / (cin * 64), PK_MAX_TAPS));
@@ -1238,6 +1292,8 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < items; it++) {
         const float *ap[PK_MAX_TAPS * 12];
+        float ebuf[(1 + PK_MERGE_MAXKH * 12) * PK_MERGE_MAXC];
+        if (d->merge) memset(ebuf, 0, PK_MERGE_MAXC * sizeof(float));
         const int64_t ti = it / (d->groups * nb), g = it / nb % d->groups, b = it % nb;
         const int64_t p_beg = ti * PK_TILE, p_end = imin64(rows, p_beg + PK_TILE);
         const int64_t o0 = b * 64, width = imin64(64, cpad - o0);
@@ -1251,7 +1307,7 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
             const float *wt = wb + (int64_t)t0 * cin * width;
             for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
                 int m = (int)imin64(MR, p_end - p0);
-                pk_ptrs(ap, d, x, zeros, p0, m, MR, t0, nt);
+                pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MR, t0, nt);
                 float *yp = yb + p0 * d->oc;
                 const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
                 int64_t ldi = t0 > 0 ? d->oc : 0;
@@ -1271,7 +1327,8 @@ static pk_desc pk_forward_desc(const tx_conv_shape *s) {
     return (pk_desc){.n = s->n, .h = s->h, .w = s->w, .c = s->c, .oh = s->oh, .ow = s->ow,
                      .oc = s->oc, .pt = s->pad_t, .pl = s->pad_l, .kh = s->kh, .kw = s->kw,
                      .sh = s->sh, .sw = s->sw, .dh = s->dh, .dw = s->dw, .groups = s->groups,
-                     .cin = s->c / s->groups, .cout = s->oc / s->groups};
+                     .cin = s->c / s->groups, .cout = s->oc / s->groups,
+                     .merge = pk_merge_ok(s)};
 }
 
 /* dx of a stride-1 convolution: convolve dy with the flipped weights. */
