@@ -1146,31 +1146,48 @@ static void pk_pack(float *wp, const float *w, const pk_desc *d, int flip) {
     const int taps = d->kh * d->kw;
     const int64_t cin = d->cin, cout = d->cout, cpad = pk_pad16(cout);
     const int64_t nb = (cpad + 63) / 64, per_g = (int64_t)taps * cin * cpad;
+    const int64_t K = (int64_t)taps * cin; /* row (t, ci) of the packed block: t*cin + ci */
 #pragma omp for schedule(static)
     for (int64_t gb = 0; gb < d->groups * nb; gb++) {
         int64_t g = gb / nb, b = gb % nb, o0 = b * 64, width = imin64(64, cpad - o0);
-        float *dst = wp + g * per_g + (int64_t)taps * cin * o0;
-        for (int t = 0; t < taps; t++)
-            for (int64_t ci = 0; ci < cin; ci++) {
-                float *row = dst + ((int64_t)t * cin + ci) * width;
-                for (int64_t j = 0; j < width; j++) {
-                    int64_t o = o0 + j;
-                    float v = 0.0f;
-                    if (o < cout) {
-                        /* forward: w[g*cout + o][t][ci]; backward-data: the output channel
-                         * is an input channel of the conv and vice versa, taps reversed */
-                        v = flip ? w[((g * cin + ci) * taps + (taps - 1 - t)) * cout + o]
-                                 : w[((g * cout + o) * taps + t) * cin + ci];
-                    }
-                    row[j] = v;
-                }
+        float *dst = wp + g * per_g + K * o0;
+        for (int64_t j = 0; j < width; j += 16) {
+            const int64_t o = o0 + j, valid = imax64(0, imin64(16, cout - o));
+            const __mmask16 m = (__mmask16)((1u << valid) - 1);
+            if (flip) {
+                /* backward-data: the output channel is an input channel of the conv and vice
+                 * versa, taps reversed: 16 consecutive channels are contiguous in w */
+                for (int t = 0; t < taps; t++)
+                    for (int64_t ci = 0; ci < cin; ci++)
+                        _mm512_storeu_ps(dst + ((int64_t)t * cin + ci) * width + j,
+                                         _mm512_maskz_loadu_ps(
+                                             m, w + ((g * cin + ci) * taps + (taps - 1 - t)) * cout + o));
+                continue;
             }
+            /* forward: w[g*cout + o][k] is a [cout][K] matrix; transpose 16 x 16 tiles so
+             * every cache line of w is read whole, from 16 sequential streams */
+            const float *src = w + (g * cout + o) * K;
+            for (int64_t k0 = 0; k0 < K; k0 += 16) {
+                const int64_t kv = imin64(16, K - k0);
+                const __mmask16 km = (__mmask16)((1u << kv) - 1);
+                float tile[16][16];
+                for (int64_t l = 0; l < 16; l++)
+                    _mm512_storeu_ps(tile[l], l < valid ? _mm512_maskz_loadu_ps(km, src + l * K + k0)
+                                                        : _mm512_setzero_ps());
+                const __m512i rows16 = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128,
+                                                         144, 160, 176, 192, 208, 224, 240);
+                for (int64_t kk = 0; kk < kv; kk++) /* column kk of the tile, from L1 */
+                    _mm512_storeu_ps(dst + (k0 + kk) * width + j,
+                                     _mm512_i32gather_ps(rows16, &tile[0][kk], 4));
+            }
+        }
     }
 }
 
 #define PK_FWD_KERNEL(MR, NB)                                                               \
     static void pk_fwd_##MR##_##NB(const float *const *ap, int64_t aoff, int taps,          \
-                                   int64_t cin, const float *wp, float *y, int64_t ldy,     \
+                                   const int *tix, int64_t cin, const float *wp, float *y,  \
+                                   int64_t ldy,                                             \
                                    int rows, const float *init, int64_t ldi,               \
                                    __mmask16 mask, const act_clamp *act) {                  \
         __m512 acc[MR][NB];                                                                 \
@@ -1183,7 +1200,7 @@ static void pk_pack(float *wp, const float *w, const pk_desc *d, int flip) {
         for (int t = 0; t < taps; t++) {                                                    \
             const float *a[MR];                                                             \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) a[r] = ap[t * MR + r] + aoff;                      \
-            const float *wt = wp + (int64_t)t * cin * (NB * 16);                            \
+            const float *wt = wp + (int64_t)(tix ? tix[t] : t) * cin * (NB * 16);           \
             for (int64_t ci = 0; ci < cin; ci++) {                                          \
                 __m512 b[NB];                                                               \
                 _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) b[j] = _mm512_loadu_ps(wt + ci * (NB * 16) + 16 * j); \
@@ -1308,15 +1325,26 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
             for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
                 int m = (int)imin64(MR, p_end - p0);
                 pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MR, t0, nt);
+                /* taps that only read padding for every pixel of the tile (small images,
+                 * e.g. 3x3 on 1x1 or 2x2 maps) are dropped from the table */
+                int tix[PK_MAX_TAPS], nv = 0;
+                for (int t = 0; t < nt; t++) {
+                    int any = 0;
+                    for (int r = 0; r < m; r++) any |= ap[t * MR + r] != zeros && ap[t * MR + r] != ebuf;
+                    if (!any) continue;
+                    if (nv != t)
+                        for (int r = 0; r < MR; r++) ap[nv * MR + r] = ap[t * MR + r];
+                    tix[nv++] = t;
+                }
                 float *yp = yb + p0 * d->oc;
                 const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
                 int64_t ldi = t0 > 0 ? d->oc : 0;
                 const act_clamp *ac = act.on && t0 + nt == taps ? &act : NULL;
                 switch (NB) {
-                case 4: pk_fwd_6_4(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-                case 3: pk_fwd_8_3(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-                case 2: pk_fwd_12_2(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-                default: pk_fwd_8_1(ap, aoff, nt, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+                case 4: pk_fwd_6_4(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+                case 3: pk_fwd_8_3(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+                case 2: pk_fwd_12_2(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+                default: pk_fwd_8_1(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
                 }
             }
         }
@@ -1343,9 +1371,9 @@ static pk_desc pk_dgrad_desc(const tx_conv_shape *s) {
 /* dW tile: acc[MR output channels][NB*16 input channels] += dy[p][o] * x[pix(p,tap)][ci]
  * over one image's output pixels, for one tap. */
 #define PK_DW_KERNEL(MR, NB)                                                                 \
-    static void pk_dw_##MR##_##NB(float *dwp, int64_t ldw, const float *xn, const float *dyn, \
+    static void pk_dw_##MR##_##NB(float *dwp, int64_t ldw, const float *x, const float *dy,   \
                                   const tx_conv_shape *s, int ki, int kj, __mmask16 mask,     \
-                                  int64_t oy0, int64_t oy1) {                                 \
+                                  int64_t r0, int64_t r1) {                                   \
         __m512 acc[MR][NB];                                                                  \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                                         \
             _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                                                     \
@@ -1355,10 +1383,16 @@ static pk_desc pk_dgrad_desc(const tx_conv_shape *s) {
         const int64_t off = (int64_t)kj * s->dw - s->pad_l;                                  \
         const int64_t lo = off < 0 ? (-off + s->sw - 1) / s->sw : 0;                         \
         const int64_t hi = imin64(s->ow, w - off <= 0 ? 0 : (w - off + s->sw - 1) / s->sw);  \
-        for (int64_t oy = oy0; oy < oy1; oy++) {                                             \
+        int64_t oy = r0 % s->oh;                                                             \
+        const float *xn = x + r0 / s->oh * s->h * w * c;                                     \
+        for (int64_t row = r0; row < r1; row++, oy++) {                                      \
+            if (oy == s->oh) {                                                               \
+                oy = 0;                                                                      \
+                xn += s->h * w * c;                                                          \
+            }                                                                                \
             const int64_t ih = oy * s->sh - s->pad_t + (int64_t)ki * s->dh;                  \
             if (ih < 0 || ih >= s->h) continue;                                              \
-            const float *dr = dyn + oy * s->ow * oc;                                         \
+            const float *dr = dy + row * s->ow * oc;                                         \
             for (int64_t ox = lo; ox < hi; ox++) {                                           \
                 const float *xp = xn + (ih * w + off + ox * s->sw) * c, *dp = dr + ox * oc;  \
                 __m512 xv[NB];                                                               \
@@ -1389,14 +1423,17 @@ PK_DW_KERNEL(1, 4)
 
 enum { PK_DW_BAND = 96 * 1024 }; /* floats of x and dy per band of output rows (L2) */
 
-/* dwt[o][tap][ci] += this image's contribution (x image xn, dy image dyn), in bands of
- * output rows small enough to stay in L2 while every (tap, block) tile walks them. */
-static void pk_dw_image(float *dwt, const float *xn, const float *dyn, const tx_conv_shape *s) {
+/* dwt[o][tap][ci] += the contribution of output rows [r0, r1) of the flattened n*oh rows
+ * (bands may span images, so small images still give each tile a long reduction), in
+ * bands of rows small enough to stay in L2 while every (tap, block) tile walks them.
+ * Each element is summed in row order. */
+static void pk_dw_rows(float *dwt, const float *x, const float *dy, const tx_conv_shape *s,
+                       int64_t r0, int64_t r1) {
     const int taps = s->kh * s->kw;
     const int64_t cg = s->c / s->groups, ocg = s->oc / s->groups, ldw = (int64_t)taps * cg;
     const int64_t band = imax64(1, PK_DW_BAND / ((int64_t)s->ow * s->oc + (int64_t)s->sh * s->w * s->c));
-    for (int64_t oy0 = 0; oy0 < s->oh; oy0 += band) {
-        const int64_t oy1 = imin64(s->oh, oy0 + band);
+    for (int64_t b0 = r0; b0 < r1; b0 += band) {
+        const int64_t b1 = imin64(r1, b0 + band);
         for (int t = 0; t < taps; t++) {
             const int ki = t / s->kw, kj = t % s->kw;
             for (int64_t g = 0; g < s->groups; g++)
@@ -1406,20 +1443,20 @@ static void pk_dw_image(float *dwt, const float *xn, const float *dyn, const tx_
                     const __mmask16 mask =
                         (__mmask16)(width % 16 ? (1u << (width % 16)) - 1 : 0xFFFF);
                     const int MR = NB <= 2 ? 8 : 4;
-                    const float *xg = xn + g * cg + c0;
+                    const float *xg = x + g * cg + c0;
                     for (int64_t o0 = 0; o0 < ocg;) {
                         const int mr = ocg - o0 >= MR ? MR : 1;
                         float *dwp = dwt + (g * ocg + o0) * ldw + (int64_t)t * cg + c0;
-                        const float *dg = dyn + g * ocg + o0;
+                        const float *dg = dy + g * ocg + o0;
                         switch (mr * 10 + NB) {
-                        case 81: pk_dw_8_1(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
-                        case 82: pk_dw_8_2(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
-                        case 43: pk_dw_4_3(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
-                        case 44: pk_dw_4_4(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
-                        case 11: pk_dw_1_1(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
-                        case 12: pk_dw_1_2(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
-                        case 13: pk_dw_1_3(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
-                        default: pk_dw_1_4(dwp, ldw, xg, dg, s, ki, kj, mask, oy0, oy1); break;
+                        case 81: pk_dw_8_1(dwp, ldw, xg, dg, s, ki, kj, mask, b0, b1); break;
+                        case 82: pk_dw_8_2(dwp, ldw, xg, dg, s, ki, kj, mask, b0, b1); break;
+                        case 43: pk_dw_4_3(dwp, ldw, xg, dg, s, ki, kj, mask, b0, b1); break;
+                        case 44: pk_dw_4_4(dwp, ldw, xg, dg, s, ki, kj, mask, b0, b1); break;
+                        case 11: pk_dw_1_1(dwp, ldw, xg, dg, s, ki, kj, mask, b0, b1); break;
+                        case 12: pk_dw_1_2(dwp, ldw, xg, dg, s, ki, kj, mask, b0, b1); break;
+                        case 13: pk_dw_1_3(dwp, ldw, xg, dg, s, ki, kj, mask, b0, b1); break;
+                        default: pk_dw_1_4(dwp, ldw, xg, dg, s, ki, kj, mask, b0, b1); break;
                         }
                         o0 += mr;
                     }
@@ -1475,7 +1512,7 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
                         const float *w, const tx_conv_shape *s, float *scratch) {
     const pk_desc bd = pk_dgrad_desc(s);
     const int64_t nwt = (int64_t)s->oc * s->kh * s->kw * (s->c / s->groups);
-    const int64_t opix = (int64_t)s->oh * s->ow, ipix = (int64_t)s->h * s->w;
+    const int64_t opix = (int64_t)s->oh * s->ow;
     float *wpb = scratch, *zeros = scratch + pk_wpack_floats(s);
     float *dbparts = zeros + (s->c > s->oc ? s->c : s->oc);
     float *partials = dbparts + (int64_t)slot_threads(s) * s->oc;
@@ -1490,15 +1527,11 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
         float *dwt = t == 0 ? dw : partials + (t - 1) * nwt, *dbt = dbparts + t * s->oc;
         if (dw_direct) memset(dwt, 0, (size_t)nwt * sizeof(float));
         if (db) memset(dbt, 0, (size_t)s->oc * sizeof(float));
-        for (int64_t n = n0; n < n1; n++) {
-            const float *dyn = dy + n * opix * s->oc;
-            if (dw_direct) pk_dw_image(dwt, x + n * ipix * s->c, dyn, s);
-            /* db while this image's dy is still in cache */
-            for (int64_t r = 0; db && r < opix; r++) {
-                const float *d = dyn + r * s->oc;
+        if (dw_direct) pk_dw_rows(dwt, x, dy, s, n0 * s->oh, n1 * s->oh);
+        for (int64_t r = n0 * opix; db && r < n1 * opix; r++) {
+            const float *d = dy + r * s->oc;
 #pragma omp simd
-                for (int o = 0; o < s->oc; o++) dbt[o] += d[o];
-            }
+            for (int o = 0; o < s->oc; o++) dbt[o] += d[o];
         }
         if (dx && stride1) {
 #pragma omp single
@@ -1584,26 +1617,33 @@ static size_t wg_scratch_floats(const tx_conv_shape *s) {
  * packs a 1-tap kernel ([64-channel block][ci][width]). flip: the dx view. */
 static void wg_pack(float *U, const float *w, const tx_conv_shape *s, int flip) {
     const int64_t cin = flip ? s->oc : s->c, cout = flip ? s->c : s->oc, per_e = cin * cout;
+    /* 16 output channels at a time (cout % 16 == 0): contiguous in the flipped view, 9*c
+     * floats apart (gathered) in the forward one */
+    const __m512i lanes = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(9 * s->c));
+    const __m512 h = _mm512_set1_ps(0.5f);
 #pragma omp for schedule(static)
-    for (int64_t o = 0; o < cout; o++) {
-        const int64_t o0 = o / 64 * 64, width = imin64(64, cout - o0);
+    for (int64_t ov = 0; ov < cout / 16; ov++) {
+        const int64_t o = ov * 16, o0 = o / 64 * 64, width = imin64(64, cout - o0);
         for (int64_t ci = 0; ci < cin; ci++) {
-            float g[3][3], gg[4][3];
+            __m512 g[3][3], gg[4][3];
             for (int ki = 0; ki < 3; ki++)
                 for (int kj = 0; kj < 3; kj++)
-                    g[ki][kj] = flip ? w[((ci * 3 + (2 - ki)) * 3 + (2 - kj)) * s->c + o]
-                                     : w[((o * 3 + ki) * 3 + kj) * s->c + ci];
+                    g[ki][kj] = flip ? _mm512_loadu_ps(w + ((ci * 3 + (2 - ki)) * 3 + (2 - kj)) * s->c + o)
+                                     : _mm512_i32gather_ps(lanes, w + ((o * 3 + ki) * 3 + kj) * s->c + ci, 4);
             for (int kj = 0; kj < 3; kj++) {
                 gg[0][kj] = g[0][kj];
-                gg[1][kj] = 0.5f * (g[0][kj] + g[1][kj] + g[2][kj]);
-                gg[2][kj] = 0.5f * (g[0][kj] - g[1][kj] + g[2][kj]);
+                gg[1][kj] = _mm512_mul_ps(h, _mm512_add_ps(_mm512_add_ps(g[0][kj], g[1][kj]), g[2][kj]));
+                gg[2][kj] = _mm512_mul_ps(h, _mm512_add_ps(_mm512_sub_ps(g[0][kj], g[1][kj]), g[2][kj]));
                 gg[3][kj] = g[2][kj];
             }
             float *dst = U + o0 * cin + ci * width + (o - o0);
             for (int i = 0; i < 4; i++) {
-                const float a = gg[i][0], b = gg[i][1], c = gg[i][2];
-                const float u[4] = {a, 0.5f * (a + b + c), 0.5f * (a - b + c), c};
-                for (int j = 0; j < 4; j++) dst[(4 * i + j) * per_e] = u[j];
+                const __m512 a = gg[i][0], b = gg[i][1], c = gg[i][2];
+                const __m512 u[4] = {a, _mm512_mul_ps(h, _mm512_add_ps(_mm512_add_ps(a, b), c)),
+                                     _mm512_mul_ps(h, _mm512_add_ps(_mm512_sub_ps(a, b), c)), c};
+                for (int j = 0; j < 4; j++) _mm512_storeu_ps(dst + (4 * i + j) * per_e, u[j]);
             }
         }
     }
@@ -1677,10 +1717,10 @@ static void wg_gemm_blk(float *M, const float *V, const float *U, const float *z
         for (int r = 0; r < MR; r++) ap[r] = r < m ? Ve + (t + r) * cin : zeros;
         float *yp = Me + t * cout + o0;
         switch (NB) {
-        case 4: pk_fwd_6_4(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
-        case 3: pk_fwd_8_3(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
-        case 2: pk_fwd_12_2(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
-        default: pk_fwd_8_1(ap, 0, 1, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
+        case 4: pk_fwd_6_4(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
+        case 3: pk_fwd_8_3(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
+        case 2: pk_fwd_12_2(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
+        default: pk_fwd_8_1(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
         }
     }
 }
