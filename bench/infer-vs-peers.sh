@@ -5,14 +5,18 @@
 #   bench/infer-vs-peers.sh [MODEL ...]
 #
 # MODEL is a torchvision architecture (resnet50 resnet18 mobilenet_v2 efficientnet_b0 vit_b_16,
-# alias vit_base_patch16_224) or a .tflite file. Default: the five architectures and
-# /work/shared/models/mobilenet_v2_1.0_224_quant.tflite.
+# alias vit_base_patch16_224) or a .tflite file. Default: the five architectures,
+# /work/shared/models/mobilenet_v2_1.0_224_quant.tflite (uint8, per-tensor) and
+# bench/peers/cache/mobilenet_v2_1.0_224_int8.tflite (int8, per-channel; written by
+# bench/peers/make_int8_mobilenet_v2.py when missing).
 #  - architecture: fp32 224x224, batch 1 latency and batch 16 throughput, 2 threads, for
 #      taxon     build/taxon bench --arch NAME --image-size 224 --channels 3 --classes 1000 ...
 #      ort       ONNX Runtime (PyPI) on the architecture exported from PyTorch (bench/peers/cache)
 #      torch     PyTorch 1.13 (Debian), set_num_threads(2), eval, no_grad
 #  - .tflite: batch 1 latency of
-#      taxon     build/taxon bench --model FILE.tflite ...
+#      taxon     build/taxon bench --model FILE.tflite ... (the CLI's OpenMP wait policy:
+#                PASSIVE unless OMP_WAIT_POLICY/GOMP_SPINCOUNT is set, see cli/taxon.c)
+#      taxon-spin  the same with OMP_WAIT_POLICY=ACTIVE (libgomp's spinning default)
 #      tflite    ai-edge-litert (PyPI), default XNNPACK path
 #      ort-fp32  ONNX Runtime on float32 $TFLITE_ORT_MODEL (default mobilenet_v2) for reference
 # Each (model, batch) runs every peer once per round, the order of the peers rotating between
@@ -32,11 +36,17 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}; T=${THREADS:-2}; BATCHES=${BATCHES:-"1 16"}
 TORCH_OMP=${TORCH_OMP_WAIT_POLICY-auto}
 TFLITE_ORT_MODEL=${TFLITE_ORT_MODEL:-mobilenet_v2}
+INT8_MNV2=bench/peers/cache/mobilenet_v2_1.0_224_int8.tflite
 models=("$@")
 [ ${#models[@]} -eq 0 ] && models=(resnet50 resnet18 mobilenet_v2 efficientnet_b0 vit_b_16
-                                   /work/shared/models/mobilenet_v2_1.0_224_quant.tflite)
+                                   /work/shared/models/mobilenet_v2_1.0_224_quant.tflite "$INT8_MNV2")
 
 bench/peers/setup.sh || { echo "infer-vs-peers: peer setup failed" >&2; exit 1; }
+for m in "${models[@]}"; do
+  if [ "$m" = "$INT8_MNV2" ] && [ ! -f "$m" ]; then
+    .venv/bin/python bench/peers/make_int8_mobilenet_v2.py "$m" 2>/dev/null || { echo "infer-vs-peers: cannot write $m" >&2; exit 1; }
+  fi
+done
 if [ -z "${NO_BUILD:-}" ]; then
   make -s build/taxon >/dev/null 2>&1 || echo "note: make build/taxon failed; using the existing build/taxon (if any)"
 fi
@@ -80,11 +90,12 @@ run_one() {
   local sec=$1 grp=$2 peer=$3 m=$4 b=$5 r=$6 w=$7 out="" err
   err=$(mktemp)
   case "$peer" in
-    taxon)
+    taxon|taxon-spin)
+      local pol=""; [ "$peer" = taxon-spin ] && pol=ACTIVE
       [ -n "${TX_NA[$sec $m $b]:-}" ] && { rm -f "$err"; return; }
       if [ ! -x build/taxon ]; then TX_NA[$sec $m $b]="build/taxon missing"; rm -f "$err"; return; fi
       if [[ $m == *.tflite ]]; then
-        out=$(build/taxon bench --model "$m" --batch-size "$b" --threads "$T" \
+        out=$(env ${pol:+OMP_WAIT_POLICY=$pol} build/taxon bench --model "$m" --batch-size "$b" --threads "$T" \
               --repeats "$r" --warmup "$w" --json 2>"$err")
       else
         for name in $(taxon_arch_names "$m"); do
@@ -99,7 +110,7 @@ run_one() {
         echo "taxon: not available ($m batch $b: ${TX_NA[$sec $m $b]})"
         rm -f "$err"; return
       fi
-      out=$(jq -c --arg m "$m" '. + {peer: "taxon", model: $m}' <<<"$out") ;;
+      out=$(jq -c --arg m "$m" --arg p "$peer" '. + {peer: $p, model: $m}' <<<"$out") ;;
     torch)
       local pol=$TORCH_OMP
       if [ "$pol" = auto ]; then case "$m" in vit*) pol=PASSIVE ;; *) pol="" ;; esac; fi
@@ -132,7 +143,7 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "round $round (load $(load))"
   for m in "${models[@]}"; do
     if [[ $m == *.tflite ]]; then
-      sec=tflite; peers=(taxon tflite ort-fp32); bs="1"
+      sec=tflite; peers=(taxon taxon-spin tflite ort-fp32); bs="1"
     else
       sec=fp32; peers=(taxon ort torch); bs=$BATCHES
     fi
@@ -165,7 +176,7 @@ def fmt(v):
 nrounds = max((len(v) for d in res.values() for v in d.values()), default=0)
 stats = [("median", statistics.median)] + ([("best", min)] if nrounds > 1 else [])
 for sec, peers, title in (("fp32", ["taxon", "ort", "torch"], "fp32 224x224 inference"),
-                          ("tflite", ["taxon", "tflite", "ort-fp32"], "TFLite model vs ai-edge-litert; ort-fp32: ONNX Runtime on the float32 architecture")):
+                          ("tflite", ["taxon", "taxon-spin", "tflite", "ort-fp32"], "TFLite model vs ai-edge-litert; taxon-spin: OMP_WAIT_POLICY=ACTIVE; ort-fp32: ONNX Runtime on the float32 architecture")):
     keys = sorted((k for k in res if k[0] == sec), key=lambda k: (k[1], k[2]))
     if not keys:
         continue
