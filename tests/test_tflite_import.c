@@ -314,6 +314,13 @@ static void golden_small_models(void) {
                 CHECK(0, "%s: %s", name, err.msg);
                 continue;
             }
+            if (!strcmp(name, "float_block")) {
+                /* TFLITE_METADATA normalization (127.5, 127.5) and a deflated label zip */
+                CHECK(fabsf(m->pp.mean[2] - 0.5f) < 1e-6f && fabsf(m->pp.std[0] - 0.5f) < 1e-6f,
+                      "float_block: mean %g std %g from the metadata", m->pp.mean[2], m->pp.std[0]);
+                CHECK(m->class_names && m->num_classes == 5 && !strcmp(m->class_names[4], "four"),
+                      "float_block: labels from the appended zip");
+            }
             snprintf(tn, sizeof tn, "%s.%s", name, mode == 1 ? "y_ref" : "y_xnn");
             const tx_st_tensor *y = tx_st_find(&st, tn);
             const tx_node *last = &m->nodes[m->n_nodes - 1];

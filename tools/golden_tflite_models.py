@@ -273,8 +273,47 @@ class Graph:
         self.ops.append(("DEQUANTIZE", [x], [out], None, {}))
         return out
 
-    def model(self, inp, out):
-        return fb.write_model(self.tensors, self.ops, [inp], [out], "taxon golden model")
+    def model(self, inp, out, metadata=()):
+        return fb.write_model(self.tensors, self.ops, [inp], [out], "taxon golden model", metadata=metadata)
+
+
+def normalization_metadata(mean, std):
+    """A TFLite ModelMetadata FlatBuffer ("M001", metadata_schema.fbs) holding only
+    subgraph 0 -> input 0 -> process unit NormalizationOptions(mean, std)."""
+    b = fb.Builder()
+    b.b[4:8] = b"M001"
+    root, rs = b.table([(0, "ref", 0), (3, "ref", 0)])
+    struct.pack_into("<I", b.b, 0, root)
+    b.ref(rs[0], b.string("taxon test metadata"))
+    sg_slots = b.table_vector(1)
+    b.ref(rs[3], sg_slots[0] - 4)
+    sg, ss = b.table([(2, "ref", 0)])
+    b.ref(sg_slots[0], sg)
+    in_slots = b.table_vector(1)
+    b.ref(ss[2], in_slots[0] - 4)
+    tm, ts = b.table([(0, "ref", 0), (4, "ref", 0)])
+    b.ref(in_slots[0], tm)
+    b.ref(ts[0], b.string("image"))
+    pu_slots = b.table_vector(1)
+    b.ref(ts[4], pu_slots[0] - 4)
+    pu, ps = b.table([(0, "B", 1), (1, "ref", 0)])   # options_type 1 = NormalizationOptions
+    b.ref(pu_slots[0], pu)
+    no, ns = b.table([(0, "ref", 0), (1, "ref", 0)])
+    b.ref(ps[1], no)
+    b.ref(ns[0], b.vector("f", mean))
+    b.ref(ns[1], b.vector("f", std))
+    return bytes(b.b)
+
+
+def with_label_zip(buf, names, fname="labels.txt"):
+    """buf + a zip holding the label file, as TFLite's metadata writer appends it"""
+    import io
+    import zipfile
+    z = io.BytesIO()
+    z.write(buf)
+    with zipfile.ZipFile(z, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(fname, "\n".join(names) + "\n")
+    return z.getvalue()
 
 
 def hswish(v):
@@ -344,7 +383,9 @@ def model_float():
     v = g.mean(e, keep=False)
     f = g.fc(v, 5)
     sm = g.softmax(f)
-    return g.model(x, sm), xv.astype(np.float32)
+    # metadata: inputs normalized as (pixel - 127.5) / 127.5; a deflated label zip appended
+    buf = g.model(x, sm, metadata=[("TFLITE_METADATA", normalization_metadata([127.5], [127.5]))])
+    return with_label_zip(buf, ["zero", "one", "two", "three", "four"]), xv.astype(np.float32)
 
 
 def model_float16():
