@@ -2,10 +2,11 @@
  *  - parameter counts equal timm's at 224 / 1000 classes and at other sizes;
  *  - shapes at several image sizes, errors for sizes that do not fit;
  *  - initialization as timm's (statistics of each kind of parameter);
- *  - the timm / torchvision name mappings, on examples and on the full state-dict name
- *    lists stored in the golden files (every name maps, every parameter is covered);
- *  - logits against PyTorch (tools/golden_arch.py: synthetic weights from tests/synth.h,
- *    placed with this file's own small converter), and vit_tiny's training gradients;
+ *  - the timm / torchvision name mappings on examples (test_arch imports the full state
+ *    dicts of tools/golden_arch.py and checks logits and vit_tiny's gradients against
+ *    PyTorch);
+ *  - the position-embedding resampling against timm's resample_abs_pos_embed
+ *    (tools/golden_vit_resample.py);
  *  - forward / backward on random input at several sizes (inference plan = training
  *    forward) and gradients against central finite differences. */
 #include "testutil.h"
@@ -14,6 +15,7 @@
 
 #include "graph/graph.h"
 #include "models/models.h"
+#include "models/vit.h"
 #include "synth.h"
 
 static tx_model *build(const char *arch, int h, int w, int classes, uint64_t seed) {
@@ -266,244 +268,45 @@ static void test_rename_examples(void) {
     CHECK(map_name("vit_tiny_patch16_224", "timm", "cls_token", out, 8) == -1, "truncation");
 }
 
-/* ---- state dicts of the golden files -------------------------------------- */
+/* ---- position embedding at another grid size ------------------------------------ */
 
-typedef struct src_tensor {
-    char name[128];
-    int ndim;
-    int64_t shape[TX_MAX_DIMS];
-} src_tensor;
-
-/* The [name, shape] list of a golden file's metadata "params"; returns the count, -1 on
- * error. *out is malloc'd. */
-static int source_list(const tx_safetensors *st, src_tensor **out) {
-    const char *js = tx_st_meta_get(st, "params");
-    *out = NULL;
-    cJSON *j = js ? cJSON_Parse(js) : NULL;
-    if (!cJSON_IsArray(j)) {
-        cJSON_Delete(j);
-        return -1;
-    }
-    int n = cJSON_GetArraySize(j), k = 0;
-    src_tensor *v = calloc(n ? n : 1, sizeof *v);
-    cJSON *e;
-    cJSON_ArrayForEach(e, j) {
-        cJSON *nm = cJSON_GetArrayItem(e, 0), *sh = cJSON_GetArrayItem(e, 1);
-        if (!cJSON_IsString(nm) || !cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > TX_MAX_DIMS) {
-            n = -1;
-            break;
-        }
-        snprintf(v[k].name, sizeof v[k].name, "%s", nm->valuestring);
-        v[k].ndim = cJSON_GetArraySize(sh);
-        for (int d = 0; d < v[k].ndim; d++) v[k].shape[d] = (int64_t)cJSON_GetArrayItem(sh, d)->valuedouble;
-        k++;
-    }
-    cJSON_Delete(j);
-    if (n < 0) {
-        free(v);
-        return -1;
-    }
-    *out = v;
-    return n;
-}
-
-/* src (PyTorch layout, shape s) -> dst in the layout of taxon parameter t: conv weights
- * OIHW -> OHWI, everything else equal up to size-1 dims. Returns 0 when shapes differ. */
-static int to_taxon(float *dst, const float *src, const tx_tensor *t, const src_tensor *s) {
-    if (t->ndim == 4 && s->ndim == 4) {
-        int64_t O = s->shape[0], I = s->shape[1], H = s->shape[2], W = s->shape[3];
-        if (t->shape[0] != O || t->shape[1] != H || t->shape[2] != W || t->shape[3] != I) return 0;
-        for (int64_t o = 0; o < O; o++)
-            for (int64_t i = 0; i < I; i++)
-                for (int64_t y = 0; y < H; y++)
-                    for (int64_t x = 0; x < W; x++)
-                        dst[((o * H + y) * W + x) * I + i] = src[((o * I + i) * H + y) * W + x];
-        return 1;
-    }
-    int64_t a[TX_MAX_DIMS], b[TX_MAX_DIMS];
-    int na = 0, nb = 0;
-    for (int d = 0; d < t->ndim; d++)
-        if (t->shape[d] != 1) a[na++] = t->shape[d];
-    for (int d = 0; d < s->ndim; d++)
-        if (s->shape[d] != 1) b[nb++] = s->shape[d];
-    if (na != nb) return 0;
-    for (int d = 0; d < na; d++)
-        if (a[d] != b[d]) return 0;
-    memcpy(dst, src, sizeof(float) * (size_t)tx_tensor_numel(t));
-    return 1;
-}
-
-static int64_t src_numel(const src_tensor *s) {
-    int64_t n = 1;
-    for (int d = 0; d < s->ndim; d++) n *= s->shape[d];
-    return n;
-}
-
-/* Fills every parameter of m from the synthetic state dict (names, shapes) of the
- * source; each parameter must be covered exactly once. Returns 1 on success. */
-static int fill_synth(tx_model *m, const char *from, const src_tensor *src, int n) {
-    int *seen = calloc((size_t)m->n_params, sizeof *seen), ok = 1;
-    char name[128];
-    for (int i = 0; i < n; i++) {
-        int rc = map_name(m->arch, from, src[i].name, name, sizeof name);
-        if (rc == 0) continue;
-        if (rc != 1) {
-            printf("  %s name '%s' not mapped\n", from, src[i].name);
-            ok = 0;
-            continue;
-        }
-        int p = tx_model_find_param(m, name);
-        if (p < 0) {
-            printf("  '%s' -> '%s': no such taxon parameter\n", src[i].name, name);
-            ok = 0;
-            continue;
-        }
-        seen[p]++;
-        float *v = malloc(sizeof(float) * (size_t)(src_numel(&src[i]) ? src_numel(&src[i]) : 1));
-        synth_fill(v, src[i].name, src[i].ndim, src[i].shape);
-        if (!to_taxon(m->params[p].t.data, v, &m->params[p].t, &src[i])) {
-            printf("  '%s' -> '%s': shapes differ\n", src[i].name, name);
-            ok = 0;
-        }
-        free(v);
-    }
-    for (int p = 0; p < m->n_params; p++)
-        if (seen[p] != 1) {
-            printf("  taxon parameter '%s' covered %d times\n", m->params[p].name, seen[p]);
-            ok = 0;
-        }
-    free(seen);
-    return ok;
-}
-
-/* NCHW -> NHWC */
-static float *to_nhwc(const float *x, int n, int c, int h, int w) {
-    float *y = malloc(sizeof(float) * (size_t)n * c * h * w);
-    for (int b = 0; b < n; b++)
-        for (int k = 0; k < c; k++)
-            for (int i = 0; i < h * w; i++) y[((size_t)b * h * w + i) * c + k] = x[((size_t)b * c + k) * h * w + i];
-    return y;
-}
-
-static void check_golden(const char *from, const char *arch) {
-    char path[256];
-    snprintf(path, sizeof path, "tests/golden/arch_%s_%s.safetensors", from, arch);
+static void test_resample_pos_embed(void) {
     tx_safetensors st;
     tx_err err = {0};
-    CHECK_OK(tx_st_load(path, &st, &err), &err);
-    int size = atoi(tx_st_meta_get(&st, "image_size") ? tx_st_meta_get(&st, "image_size") : "0");
-    int classes = atoi(tx_st_meta_get(&st, "classes") ? tx_st_meta_get(&st, "classes") : "0");
-    int batch = atoi(tx_st_meta_get(&st, "batch") ? tx_st_meta_get(&st, "batch") : "0");
-    src_tensor *src = NULL;
-    int n = source_list(&st, &src);
-    CHECK(size > 0 && classes > 0 && batch > 0 && n > 0, "%s: metadata", path);
-    tx_model *m = n > 0 && size > 0 ? build(arch, size, size, classes, 3) : NULL;
-    if (!m || !fill_synth(m, from, src, n)) {
-        CHECK(0, "%s: the state dict does not fit the model", path);
-        goto out;
-    }
-    /* the state dict holds exactly the model's parameters (no buffers in these archs) */
-    int64_t total = 0;
-    for (int i = 0; i < n; i++) total += src_numel(&src[i]);
-    CHECK(total == tx_model_param_count(m, 1), "%s: %lld elements in the state dict, %lld parameters",
-          path, (long long)total, (long long)tx_model_param_count(m, 1));
-    int64_t xs[4] = {batch, 3, size, size}, ls[2] = {batch, classes};
-    float *x = tu_golden_copy(&st, "input", TX_F32, 4, xs);
-    float *want = tu_golden_copy(&st, "logits", TX_F32, 2, ls);
-    float *wf32 = tu_golden_copy(&st, "logits_f32", TX_F32, 2, ls);
-    if (x && want && wf32) {
-        float *xh = to_nhwc(x, batch, 3, size, size);
-        tx_exec *e;
-        if (tx_exec_create(m, batch, 0, 0, &e, &err) == 0) {
-            const float *y = tx_exec_forward(e, xh, batch);
-            float mx = 0;
-            for (int i = 0; i < batch * classes; i++) mx = fmaxf(mx, fabsf(want[i]));
-            /* 1e-4 relative to the logits' scale */
-            CHECK(tu_close("logits (float64 reference)", y, want, batch * classes, 1e-4f * mx, 1e-4f),
-                  "logits");
-            tu_close("  (PyTorch float32 vs float64)", wf32, want, batch * classes, 1e-4f * mx, 1e-4f);
-            tx_exec_free(e);
-        } else {
-            CHECK(0, "exec: %s", err.msg);
+    CHECK_OK(tx_st_load("tests/golden/vit_resample.safetensors", &st, &err), &err);
+    const char *js = tx_st_meta_get(&st, "cases");
+    cJSON *j = js ? cJSON_Parse(js) : NULL;
+    CHECK(cJSON_IsArray(j), "metadata 'cases'");
+    int k = 0;
+    cJSON *c;
+    cJSON_ArrayForEach(c, j) {
+        int v[5];
+        for (int q = 0; q < 5; q++) v[q] = cJSON_GetArrayItem(c, q) ? cJSON_GetArrayItem(c, q)->valueint : 0;
+        int sh = v[0], sw = v[1], gh = v[2], gw = v[3], d = v[4];
+        char sn[32], dn[32], what[96];
+        snprintf(sn, sizeof sn, "src.%d", k);
+        snprintf(dn, sizeof dn, "dst.%d", k);
+        int64_t ss[2] = {1 + sh * sw, d}, ds[2] = {1 + gh * gw, d};
+        float *src = tu_golden_copy(&st, sn, TX_F32, 2, ss), *want = tu_golden_copy(&st, dn, TX_F32, 2, ds);
+        float *got = malloc(sizeof(float) * (size_t)ds[0] * d);
+        if (src && want) {
+            int rc = tx_vit_resample_pos_embed(got, gh, gw, src, sh, sw, d, 1, &err);
+            CHECK(rc == 0, "%s", err.msg);
+            snprintf(what, sizeof what, "pos_embed %dx%d -> %dx%d", sh, sw, gh, gw);
+            if (rc == 0) CHECK(tu_close(what, got, want, (long)ds[0] * d, 1e-6f, 1e-5f), "%s", what);
         }
-        free(xh);
+        free(src);
+        free(want);
+        free(got);
+        k++;
     }
-    free(x);
-    free(want);
-    free(wf32);
-    /* training gradients, where the file has them */
-    if (tx_st_find(&st, "dout")) {
-        float *dout = tu_golden_copy(&st, "dout", TX_F32, 2, ls);
-        float *tl = tu_golden_copy(&st, "train_logits", TX_F32, 2, ls);
-        float *xg = tu_golden_copy(&st, "input", TX_F32, 4, xs);
-        tx_exec *e = NULL;
-        if (dout && tl && xg && tx_exec_create(m, batch, 1, 0, &e, &err) == 0) {
-            float *xh = to_nhwc(xg, batch, 3, size, size);
-            const float *y = tx_exec_forward(e, xh, batch);
-            float mx = 0;
-            for (int i = 0; i < batch * classes; i++) mx = fmaxf(mx, fabsf(tl[i]));
-            CHECK(tu_close("train logits", y, tl, batch * classes, 1e-4f * mx, 1e-4f), "train logits");
-            tx_exec_backward(e, dout);
-            char name[128], gname[160];
-            int checked = 0;
-            for (int i = 0; i < n; i++) {
-                snprintf(gname, sizeof gname, "grad.%s", src[i].name);
-                const tx_st_tensor *g = tx_st_find(&st, gname);
-                if (!g) continue;
-                if (map_name(arch, from, src[i].name, name, sizeof name) != 1) continue;
-                int p = tx_model_find_param(m, name);
-                float *gs = tu_golden_copy(&st, gname, TX_F32, src[i].ndim, src[i].shape);
-                float *gt = malloc(tx_tensor_nbytes(&m->params[p].t));
-                if (gs && to_taxon(gt, gs, &m->params[p].t, &src[i])) {
-                    int64_t k = tx_tensor_numel(&m->params[p].t);
-                    float gm = 0;
-                    for (int64_t q = 0; q < k; q++) gm = fmaxf(gm, fabsf(gt[q]));
-                    CHECK(tu_close(gname, tx_exec_param_grad(e, p), gt, (long)k, 1e-4f * gm, 1e-3f),
-                          "%s", gname);
-                    checked++;
-                }
-                free(gs);
-                free(gt);
-            }
-            CHECK(checked >= 5, "only %d gradients compared", checked);
-            /* the norm of every parameter's gradient */
-            int64_t gns[1] = {n};
-            float *gn = tu_golden_copy(&st, "gradnorm", TX_F32, 1, gns);
-            double worst = 0;
-            for (int i = 0; gn && i < n; i++) {
-                if (map_name(arch, from, src[i].name, name, sizeof name) != 1) continue;
-                int p = tx_model_find_param(m, name);
-                const float *g = tx_exec_param_grad(e, p);
-                double s = 0;
-                for (int64_t q = 0; q < tx_tensor_numel(&m->params[p].t); q++) s += (double)g[q] * g[q];
-                double r = fabs(sqrt(s) - gn[i]) / (gn[i] + 1e-12);
-                if (r > worst) worst = r;
-                if (r > 1e-3) printf("  |grad %s| = %.6g, PyTorch %.6g\n", src[i].name, sqrt(s), gn[i]);
-                CHECK(r <= 1e-3, "gradient norm of %s", src[i].name);
-            }
-            printf("  gradient norms of %d tensors: largest relative difference %.3g\n", n, worst);
-            free(gn);
-            free(xh);
-        } else {
-            CHECK(0, "training gradients: %s", err.msg);
-        }
-        tx_exec_free(e);
-        free(dout);
-        free(tl);
-        free(xg);
-    }
-out:
-    tx_model_free(m);
-    free(src);
+    CHECK(k >= 5, "only %d cases", k);
+    cJSON_Delete(j);
     tx_st_free(&st);
+    float one[2] = {0};
+    CHECK(tx_vit_resample_pos_embed(one, 0, 1, one, 1, 1, 1, 1, &err) == TX_EINVAL &&
+              strstr(err.msg, "sizes"), "bad size: '%s'", err.msg);
 }
-
-static void test_golden_timm_vit_tiny(void) { check_golden("timm", "vit_tiny_patch16_224"); }
-static void test_golden_timm_vit_small(void) { check_golden("timm", "vit_small_patch16_224"); }
-static void test_golden_timm_vit_base(void) { check_golden("timm", "vit_base_patch16_224"); }
-static void test_golden_timm_convnext_tiny(void) { check_golden("timm", "convnext_tiny"); }
-static void test_golden_torchvision_vit_b_16(void) { check_golden("torchvision", "vit_base_patch16_224"); }
-static void test_golden_torchvision_convnext_tiny(void) { check_golden("torchvision", "convnext_tiny"); }
 
 /* ---- random input: inference plan vs training forward, backward finite ------- */
 
@@ -647,12 +450,7 @@ int main(void) {
     RUN(test_shapes_and_sizes);
     RUN(test_init);
     RUN(test_rename_examples);
-    RUN(test_golden_timm_vit_tiny);
-    RUN(test_golden_timm_vit_small);
-    RUN(test_golden_timm_vit_base);
-    RUN(test_golden_timm_convnext_tiny);
-    RUN(test_golden_torchvision_vit_b_16);
-    RUN(test_golden_torchvision_convnext_tiny);
+    RUN(test_resample_pos_embed);
     RUN(test_random_forward_backward);
     RUN(test_fd_vit_tiny);
     RUN(test_fd_convnext_tiny);

@@ -20,9 +20,12 @@
  * cls_token normal(std 1e-6), every Linear trunc_normal(std .02) with zero bias, layer
  * norms ones / zeros, and the patch conv keeps PyTorch's Conv2d default
  * (kaiming_uniform(a = sqrt 5): U(+-1/sqrt(fan_in)) for weight and bias). */
-#include "models/archutil.h"
+#include "models/vit.h"
 
 #include <math.h>
+#include <stdlib.h>
+
+#include "models/archutil.h"
 
 typedef struct vit_cfg {
     const char *name;
@@ -175,3 +178,82 @@ static int vit_rename(const char *arch, const char *from, const char *name, char
 }
 
 const tx_arch_family tx_family_vit = {vit_names, vit_desc, build_vit, vit_rename, 224, 3};
+
+/* ---- position embedding at another grid size (vit.h) ----------------------------- */
+
+/* Keys' cubic convolution kernel with a = -0.5 (PyTorch's antialiased bicubic, as PIL) */
+static double cubic_aa(double x) {
+    const double a = -0.5;
+    x = fabs(x);
+    if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0) return ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a;
+    return 0.0;
+}
+
+/* Interpolation weights from n_in to n_out samples: row i of w (n_in wide) holds the
+ * weights of output i over the inputs (zero outside [lo[i], hi[i])). */
+static void aa_weights(double *w, int *lo, int *hi, int n_in, int n_out) {
+    double scale = (double)n_in / n_out;
+    double support = scale >= 1.0 ? 2.0 * scale : 2.0, inv = scale >= 1.0 ? 1.0 / scale : 1.0;
+    for (int i = 0; i < n_out; i++) {
+        double c = scale * (i + 0.5), total = 0;
+        int a = (int)(c - support + 0.5), b = (int)(c + support + 0.5);
+        if (a < 0) a = 0;
+        if (b > n_in) b = n_in;
+        double *row = w + (size_t)i * n_in;
+        for (int j = 0; j < n_in; j++) row[j] = 0;
+        for (int j = a; j < b; j++) total += row[j] = cubic_aa((j - c + 0.5) * inv);
+        if (total != 0)
+            for (int j = a; j < b; j++) row[j] /= total;
+        lo[i] = a;
+        hi[i] = b > a ? b : a;
+    }
+}
+
+int tx_vit_resample_pos_embed(float *dst, int gh, int gw, const float *src, int sh, int sw,
+                              int d, int prefix, tx_err *err) {
+    if (gh < 1 || gw < 1 || sh < 1 || sw < 1 || d < 1 || prefix < 0 || gh > 4096 || gw > 4096 ||
+        sh > 4096 || sw > 4096)
+        return tx_err_set(err, TX_EINVAL, "pos_embed resampling: bad sizes %dx%d -> %dx%d, width %d, %d prefix tokens",
+                          sh, sw, gh, gw, d, prefix);
+    memcpy(dst, src, sizeof(float) * (size_t)prefix * d);
+    src += (size_t)prefix * d;
+    dst += (size_t)prefix * d;
+    double *ww = malloc(sizeof(double) * ((size_t)gw * sw + (size_t)gh * sh));
+    double *tmp = malloc(sizeof(double) * (size_t)sh * gw * d); /* [sh, gw, d] */
+    int *idx = malloc(sizeof(int) * 2 * ((size_t)gw + gh));
+    if (!ww || !tmp || !idx) {
+        free(ww);
+        free(tmp);
+        free(idx);
+        return tx_err_set(err, TX_ENOMEM, "pos_embed resampling: out of memory");
+    }
+    double *wh = ww + (size_t)gw * sw;
+    int *wlo = idx, *whi = idx + gw, *hlo = idx + 2 * gw, *hhi = idx + 2 * gw + gh;
+    aa_weights(ww, wlo, whi, sw, gw);
+    aa_weights(wh, hlo, hhi, sh, gh);
+    /* width first (PyTorch resizes the contiguous dimension first) */
+    for (int y = 0; y < sh; y++)
+        for (int x = 0; x < gw; x++) {
+            double *o = tmp + ((size_t)y * gw + x) * d;
+            for (int c = 0; c < d; c++) o[c] = 0;
+            for (int j = wlo[x]; j < whi[x]; j++) {
+                double wj = ww[(size_t)x * sw + j];
+                const float *s = src + ((size_t)y * sw + j) * d;
+                for (int c = 0; c < d; c++) o[c] += wj * s[c];
+            }
+        }
+    for (int y = 0; y < gh; y++)
+        for (int x = 0; x < gw; x++) {
+            float *o = dst + ((size_t)y * gw + x) * d;
+            for (int c = 0; c < d; c++) {
+                double acc = 0;
+                for (int j = hlo[y]; j < hhi[y]; j++) acc += wh[(size_t)y * sh + j] * tmp[((size_t)j * gw + x) * d + c];
+                o[c] = (float)acc;
+            }
+        }
+    free(ww);
+    free(tmp);
+    free(idx);
+    return TX_OK;
+}
