@@ -11,6 +11,7 @@
 
 #include "io/safetensors.h"
 #include "models/models.h"
+#include "models/vit.h"
 
 /* ---- a growing string for the lists of problems ---------------------------- */
 typedef struct sbuf {
@@ -104,6 +105,27 @@ static int shape_fits(const tx_st_tensor *t, const tx_tensor *p, int conv) {
         if (a == t->ndim || b == p->ndim) return a == t->ndim && b == p->ndim;
         if (t->shape[a++] != p->shape[b++]) return 0;
     }
+}
+
+/* A ViT position embedding saved for another image size: parameter p is the pos_embed of
+ * a cls_pos node, the file's tensor is [1,] prefix + s*s tokens of the same width. Returns
+ * s (the checkpoint's grid side) or 0. */
+static int pos_embed_grid(const tx_model *m, int p, const tx_st_tensor *t, int *node_out) {
+    for (int i = 1; i < m->n_nodes; i++) {
+        const tx_node *nd = &m->nodes[i];
+        if (nd->op != TX_OP_CLS_POS || nd->param[nd->cls ? 1 : 0] != p) continue;
+        const tx_tensor *pt = &m->params[p].t;
+        int a = 0;
+        while (a < t->ndim && t->shape[a] == 1) a++;
+        if (t->ndim - a != 2 || t->shape[t->ndim - 1] != pt->shape[1]) return 0;
+        int64_t grid = t->shape[t->ndim - 2] - nd->cls;
+        int64_t side = 1;
+        while (side * side < grid) side++;
+        if (side * side != grid || side > 4096) return 0;
+        *node_out = i;
+        return (int)side;
+    }
+    return 0;
 }
 
 /* the model's shape as PyTorch writes it (OIHW for conv weights) */
@@ -204,7 +226,7 @@ int tx_torch_import(const char *path, const char *from, const char *arch, int cl
     tx_model *m = NULL;
     int *pidx = NULL;
     unsigned char *seen = NULL, *is_conv = NULL, *is_head = NULL;
-    sbuf bad = {0}, reinit = {0}, rep = {0};
+    sbuf bad = {0}, reinit = {0}, rep = {0}, resampled = {0};
     int nbad = 0;
 
     rc = tx_model_build(arch, size, size, 3, classes > 0 ? classes : 1, seed, &m, err);
@@ -272,7 +294,7 @@ int tx_torch_import(const char *path, const char *from, const char *arch, int cl
             sb_printf(&bad, "%s'%s' has dtype %s (want F32, F16 or BF16)", nbad ? "; " : "",
                       t->name, tx_dtype_name(t->dtype));
             nbad++;
-        } else if (!shape_fits(t, &m->params[p].t, is_conv[p])) {
+        } else if (!shape_fits(t, &m->params[p].t, is_conv[p]) && !pos_embed_grid(m, p, t, &(int){0})) {
             torch_shape(s2, sizeof s2, &m->params[p].t, is_conv[p]);
             sb_printf(&bad, "%swrong shape '%s' %s (want %s)", nbad ? "; " : "", t->name, s1, s2);
             nbad++;
@@ -284,7 +306,7 @@ int tx_torch_import(const char *path, const char *from, const char *arch, int cl
         sb_printf(&bad, "%smissing '%s' %s", nbad ? "; " : "", m->params[p].name, s2);
         nbad++;
     }
-    if (bad.oom || reinit.oom) {
+    if (bad.oom || reinit.oom || resampled.oom) {
         rc = tx_err_set(err, TX_ENOMEM, "out of memory");
         goto done;
     }
@@ -305,7 +327,19 @@ int tx_torch_import(const char *path, const char *from, const char *arch, int cl
         tx_tensor *d = &m->params[p].t;
         float *dst = d->data;
         int kind = src_kind(t);
-        if (is_conv[p]) {
+        int pnode = 0, side = shape_fits(t, d, is_conv[p]) ? 0 : pos_embed_grid(m, p, t, &pnode);
+        if (side) { /* resample the position embedding to this model's grid, as timm does */
+            const tx_node *cp = &m->nodes[pnode], *grid = &m->nodes[cp->in[0]];
+            int64_t n = (int64_t)(cp->cls + side * side) * d->shape[1];
+            float *src = malloc((size_t)n * sizeof(float));
+            if (!src) { rc = tx_err_set(err, TX_ENOMEM, "out of memory"); goto done; }
+            for (int64_t k = 0; k < n; k++) src[k] = read_elem(t->data, k, kind);
+            rc = tx_vit_resample_pos_embed(dst, grid->oh, grid->ow, src, side, side, (int)d->shape[1], cp->cls, err);
+            free(src);
+            if (rc) goto done;
+            sb_printf(&resampled, "%s%s resampled from %dx%d to %dx%d", resampled.len ? ", " : "", t->name, side,
+                      side, grid->oh, grid->ow);
+        } else if (is_conv[p]) {
             int64_t O = d->shape[0], H = d->shape[1], W = d->shape[2], I = d->shape[3];
             for (int64_t o = 0; o < O; o++)
                 for (int64_t c = 0; c < I; c++)
@@ -341,6 +375,8 @@ int tx_torch_import(const char *path, const char *from, const char *arch, int cl
     if (reinit_head)
         sb_printf(&rep, "; re-initialized for %d classes (the file has %d): %s", classes,
                   file_classes, sb_str(&reinit));
+    if (resampled.len)
+        sb_printf(&rep, "; %s (the checkpoint was trained at another image size)", sb_str(&resampled));
     if (report && report_n) snprintf(report, report_n, "%s", sb_str(&rep));
     *out = m;
     m = NULL;
@@ -353,6 +389,7 @@ done:
     free(is_head);
     free(bad.s);
     free(reinit.s);
+    free(resampled.s);
     free(rep.s);
     tx_st_free(&st);
     return rc;

@@ -105,3 +105,25 @@ expect_error torch_convert_bad_from "keras" $T convert --from keras --arch resne
 expect_error torch_convert_bad_arch "resnet19" $T convert --from timm --arch resnet19 "$W/sd.safetensors" "$W/d.safetensors"
 expect_error torch_convert_no_file "nonexistent" $T convert --from timm --arch resnet18 "$W/nonexistent.safetensors" "$W/d.safetensors"
 expect_error torch_convert_float_flag "tflite" $T convert --from timm --arch resnet18 --float "$W/sd.safetensors" "$W/d.safetensors"
+
+# a ViT checkpoint trained at another image size: the position embedding is resampled to
+# the model's grid (timm's bicubic resampling) and the report says so
+if "$PY" - tests/golden/arch_timm_vit_tiny_patch16_224.safetensors "$W/vit.safetensors" 2>"$W/py2.err" <<'PYEOF'
+import json, sys
+sys.path.insert(0, "tools")
+from safetensors import safe_open
+from safetensors.numpy import save_file
+from golden_synth import synth
+meta = safe_open(sys.argv[1], "np").metadata()
+save_file({n: synth(n, s) for n, s in json.loads(meta["params"])}, sys.argv[2])
+PYEOF
+then
+  if $T convert --from timm --arch vit_tiny_patch16_224 --image-size 64 "$W/vit.safetensors" "$W/vit64.safetensors" \
+       > "$W/vit.out" 2>&1 && grep -q "resampled from 2x2 to 4x4" "$W/vit.out" \
+     && "$PY" -c "import numpy as np; np.save('$W/x64.npy', np.random.RandomState(0).randn(1, 3, 64, 64).astype(np.float32))" \
+     && $T predict --model "$W/vit64.safetensors" --tensor "$W/x64.npy" --json > /dev/null 2>"$W/vit.err"; then
+    pass torch_convert_vit_resample_pos_embed
+  else fail torch_convert_vit_resample_pos_embed "$(tail -c 300 "$W/vit.out") $(tail -c 200 "$W/vit.err" 2>/dev/null)"; fi
+else
+  fail torch_convert_vit_resample_pos_embed "python: $(tail -2 "$W/py2.err")"
+fi
