@@ -6,10 +6,12 @@
  *      src/core/core.c $(pkg-config --libs openblas) -lm -o /tmp/bench_conv
  * Usage:
  *   bench_conv [reps] [filter]             the single shapes below (best of reps)
- *   bench_conv --net NET [--batch B] [--reps R] [--train] [--layers] [--gemm] [--packed]
- *       NET: resnet50, mobilenet_v2, efficientnet_b0, convnext_tiny (the conv layers of
- *       the torchvision / timm networks at 224x224, each distinct shape once with its
- *       count). Prints the median of R runs per shape, the total per layer family and
+ *   bench_conv --net NET [--image-size S] [--batch B] [--reps R] [--train] [--layers]
+ *              [--gemm] [--packed] [--best]
+ *       NET: resnet18, resnet34, resnet50, mobilenet_v2, efficientnet_b0, convnext_tiny
+ *       (the conv layers of the torchvision / timm networks at S x S, default 224, each
+ *       distinct shape once with its count). Prints the median of R runs per shape
+ *       (after one warm-up run), the total per layer family and
  *       the network's conv total. --layers: one line per shape. --gemm: also time
  *       tx_sgemm on M = n*oh*ow, N = oc, K = kh*kw*c/groups (ungrouped layers), the
  *       ceiling an im2col + BLAS implementation would have without the im2col.
@@ -46,84 +48,123 @@ static const bcase CASES[] = {
     {"mbv2 dw 56x56x144 s1 b8", 8, 56, 56, 144, 144, 3, 1, 1, 144, 1},
 };
 
-/* One distinct conv shape of a network: input h x w x c, k x k kernel, stride s,
- * symmetric padding pad, `count` occurrences. groups 0 means depthwise (groups = c). */
+/* One conv layer of a network: input h x w x c, k x k kernel, stride s, symmetric
+ * padding pad, `count` occurrences; groups 0 means depthwise (groups = c). */
 typedef struct {
     int count, h, w, c, oc, k, s, pad, groups;
 } layer;
 
-#define L(cnt, hw, c, oc, k, s, g) {cnt, hw, hw, c, oc, k, s, (k) / 2, g}
-/* torchvision resnet50 (v1.5: the stride on the 3x3) */
-static const layer RESNET50[] = {
-    L(1, 224, 3, 64, 7, 2, 1),
-    /* layer1, 56x56 */
-    L(1, 56, 64, 64, 1, 1, 1), L(3, 56, 64, 64, 3, 1, 1), L(4, 56, 64, 256, 1, 1, 1),
-    L(2, 56, 256, 64, 1, 1, 1),
-    /* layer2, 28x28 */
-    L(1, 56, 256, 128, 1, 1, 1), L(1, 56, 128, 128, 3, 2, 1), L(4, 28, 128, 512, 1, 1, 1),
-    {1, 56, 56, 256, 512, 1, 2, 0, 1}, L(3, 28, 512, 128, 1, 1, 1), L(3, 28, 128, 128, 3, 1, 1),
-    /* layer3, 14x14 */
-    L(1, 28, 512, 256, 1, 1, 1), L(1, 28, 256, 256, 3, 2, 1), L(6, 14, 256, 1024, 1, 1, 1),
-    {1, 28, 28, 512, 1024, 1, 2, 0, 1}, L(5, 14, 1024, 256, 1, 1, 1), L(5, 14, 256, 256, 3, 1, 1),
-    /* layer4, 7x7 */
-    L(1, 14, 1024, 512, 1, 1, 1), L(1, 14, 512, 512, 3, 2, 1), L(3, 7, 512, 2048, 1, 1, 1),
-    {1, 14, 14, 1024, 2048, 1, 2, 0, 1}, L(2, 7, 2048, 512, 1, 1, 1), L(2, 7, 512, 512, 3, 1, 1),
-};
-/* torchvision mobilenet_v2 */
-static const layer MOBILENET_V2[] = {
-    L(1, 224, 3, 32, 3, 2, 1),
-    L(1, 112, 32, 32, 3, 1, 0), L(1, 112, 32, 16, 1, 1, 1),
-    L(1, 112, 16, 96, 1, 1, 1), L(1, 112, 96, 96, 3, 2, 0), L(1, 56, 96, 24, 1, 1, 1),
-    L(1, 56, 24, 144, 1, 1, 1), L(1, 56, 144, 144, 3, 1, 0), L(1, 56, 144, 24, 1, 1, 1),
-    L(1, 56, 24, 144, 1, 1, 1), L(1, 56, 144, 144, 3, 2, 0), L(1, 28, 144, 32, 1, 1, 1),
-    L(2, 28, 32, 192, 1, 1, 1), L(2, 28, 192, 192, 3, 1, 0), L(2, 28, 192, 32, 1, 1, 1),
-    L(1, 28, 32, 192, 1, 1, 1), L(1, 28, 192, 192, 3, 2, 0), L(1, 14, 192, 64, 1, 1, 1),
-    L(3, 14, 64, 384, 1, 1, 1), L(3, 14, 384, 384, 3, 1, 0), L(3, 14, 384, 64, 1, 1, 1),
-    L(1, 14, 64, 384, 1, 1, 1), L(1, 14, 384, 384, 3, 1, 0), L(1, 14, 384, 96, 1, 1, 1),
-    L(2, 14, 96, 576, 1, 1, 1), L(2, 14, 576, 576, 3, 1, 0), L(2, 14, 576, 96, 1, 1, 1),
-    L(1, 14, 96, 576, 1, 1, 1), L(1, 14, 576, 576, 3, 2, 0), L(1, 7, 576, 160, 1, 1, 1),
-    L(3, 7, 160, 960, 1, 1, 1), L(3, 7, 960, 960, 3, 1, 0), L(2, 7, 960, 160, 1, 1, 1),
-    L(1, 7, 960, 320, 1, 1, 1), L(1, 7, 320, 1280, 1, 1, 1),
-};
-/* torchvision efficientnet_b0 (squeeze-excitation 1x1s on 1x1 inputs left out) */
-static const layer EFFICIENTNET_B0[] = {
-    L(1, 224, 3, 32, 3, 2, 1),
-    L(1, 112, 32, 32, 3, 1, 0), L(1, 112, 32, 16, 1, 1, 1),
-    L(1, 112, 16, 96, 1, 1, 1), L(1, 112, 96, 96, 3, 2, 0), L(1, 56, 96, 24, 1, 1, 1),
-    L(2, 56, 24, 144, 1, 1, 1), L(1, 56, 144, 144, 3, 1, 0), L(1, 56, 144, 24, 1, 1, 1),
-    L(1, 56, 144, 144, 5, 2, 0), L(1, 28, 144, 40, 1, 1, 1),
-    L(2, 28, 40, 240, 1, 1, 1), L(1, 28, 240, 240, 5, 1, 0), L(1, 28, 240, 40, 1, 1, 1),
-    L(1, 28, 240, 240, 3, 2, 0), L(1, 14, 240, 80, 1, 1, 1),
-    L(3, 14, 80, 480, 1, 1, 1), L(2, 14, 480, 480, 3, 1, 0), L(2, 14, 480, 80, 1, 1, 1),
-    L(1, 14, 480, 480, 5, 1, 0), L(1, 14, 480, 112, 1, 1, 1),
-    L(3, 14, 112, 672, 1, 1, 1), L(2, 14, 672, 672, 5, 1, 0), L(2, 14, 672, 112, 1, 1, 1),
-    L(1, 14, 672, 672, 5, 2, 0), L(1, 7, 672, 192, 1, 1, 1),
-    L(4, 7, 192, 1152, 1, 1, 1), L(3, 7, 1152, 1152, 5, 1, 0), L(3, 7, 1152, 192, 1, 1, 1),
-    L(1, 7, 1152, 1152, 3, 1, 0), L(1, 7, 1152, 320, 1, 1, 1), L(1, 7, 320, 1280, 1, 1, 1),
-};
-/* timm convnext_tiny: the MLPs are Linear layers on NHWC rows, i.e. 1x1 convolutions */
-static const layer CONVNEXT_TINY[] = {
-    {1, 224, 224, 3, 96, 4, 4, 0, 1},
-    L(3, 56, 96, 96, 7, 1, 0), L(3, 56, 96, 384, 1, 1, 1), L(3, 56, 384, 96, 1, 1, 1),
-    {1, 56, 56, 96, 192, 2, 2, 0, 1},
-    L(3, 28, 192, 192, 7, 1, 0), L(3, 28, 192, 768, 1, 1, 1), L(3, 28, 768, 192, 1, 1, 1),
-    {1, 28, 28, 192, 384, 2, 2, 0, 1},
-    L(9, 14, 384, 384, 7, 1, 0), L(9, 14, 384, 1536, 1, 1, 1), L(9, 14, 1536, 384, 1, 1, 1),
-    {1, 14, 14, 384, 768, 2, 2, 0, 1},
-    L(3, 7, 768, 768, 7, 1, 0), L(3, 7, 768, 3072, 1, 1, 1), L(3, 7, 3072, 768, 1, 1, 1),
-};
-#undef L
+enum { MAX_LAYERS = 128 };
+typedef struct {
+    layer l[MAX_LAYERS];
+    int n;
+} netdef;
 
-static const struct {
-    const char *name;
-    const layer *layers;
-    size_t count;
-} NETS[] = {
-    {"resnet50", RESNET50, sizeof RESNET50 / sizeof *RESNET50},
-    {"mobilenet_v2", MOBILENET_V2, sizeof MOBILENET_V2 / sizeof *MOBILENET_V2},
-    {"efficientnet_b0", EFFICIENTNET_B0, sizeof EFFICIENTNET_B0 / sizeof *EFFICIENTNET_B0},
-    {"convnext_tiny", CONVNEXT_TINY, sizeof CONVNEXT_TINY / sizeof *CONVNEXT_TINY},
-};
+static int conv_out(int in, int k, int s, int pad) { return (in + 2 * pad - k) / s + 1; }
+
+/* Appends a layer (merging it into an identical previous one) and returns its output
+ * size. */
+static int add(netdef *nt, int hw, int c, int oc, int k, int s, int pad, int g) {
+    layer l = {1, hw, hw, c, oc, k, s, pad, g};
+    for (int i = 0; i < nt->n; i++) {
+        layer *p = &nt->l[i];
+        if (p->h == l.h && p->c == l.c && p->oc == l.oc && p->k == l.k && p->s == l.s &&
+            p->pad == l.pad && p->groups == l.groups) {
+            p->count++;
+            return conv_out(hw, k, s, pad);
+        }
+    }
+    if (nt->n < MAX_LAYERS) nt->l[nt->n++] = l;
+    return conv_out(hw, k, s, pad);
+}
+
+/* torchvision resnet18/34 (basic blocks) and resnet50 (bottlenecks, stride on the 3x3) */
+static void build_resnet(netdef *nt, int S, const int *blocks, int bottleneck) {
+    int hw = add(nt, S, 3, 64, 7, 2, 3, 1);
+    hw = conv_out(hw, 3, 2, 1); /* max pool */
+    int in = 64;
+    for (int st = 0; st < 4; st++) {
+        const int width = 64 << st, out = bottleneck ? width * 4 : width;
+        for (int b = 0; b < blocks[st]; b++) {
+            const int s = b == 0 && st > 0 ? 2 : 1;
+            int o;
+            if (bottleneck) {
+                add(nt, hw, in, width, 1, 1, 0, 1);
+                o = add(nt, hw, width, width, 3, s, 1, 1);
+                add(nt, o, width, out, 1, 1, 0, 1);
+            } else {
+                o = add(nt, hw, in, width, 3, s, 1, 1);
+                add(nt, o, width, out, 3, 1, 1, 1);
+            }
+            if (b == 0 && (s != 1 || in != out)) add(nt, hw, in, out, 1, s, 0, 1);
+            hw = o;
+            in = out;
+        }
+    }
+}
+
+/* inverted residuals: expand 1x1 (t > 1), depthwise k x k stride s, project 1x1 */
+static int mbconv(netdef *nt, int hw, int in, int out, int t, int k, int s) {
+    const int mid = in * t;
+    if (t != 1) add(nt, hw, in, mid, 1, 1, 0, 1);
+    hw = add(nt, hw, mid, mid, k, s, k / 2, 0);
+    add(nt, hw, mid, out, 1, 1, 0, 1);
+    return hw;
+}
+
+/* torchvision mobilenet_v2 */
+static void build_mobilenet_v2(netdef *nt, int S) {
+    static const int cfg[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+    int hw = add(nt, S, 3, 32, 3, 2, 1, 1), in = 32;
+    for (int i = 0; i < 7; i++)
+        for (int b = 0; b < cfg[i][2]; b++) {
+            hw = mbconv(nt, hw, in, cfg[i][1], cfg[i][0], 3, b == 0 ? cfg[i][3] : 1);
+            in = cfg[i][1];
+        }
+    add(nt, hw, in, 1280, 1, 1, 0, 1);
+}
+
+/* torchvision efficientnet_b0 (the squeeze-excitation 1x1s on 1x1 inputs left out) */
+static void build_efficientnet_b0(netdef *nt, int S) {
+    static const int cfg[7][5] = {{1, 3, 1, 16, 1}, {6, 3, 2, 24, 2}, {6, 5, 2, 40, 2},
+                                  {6, 3, 2, 80, 3}, {6, 5, 1, 112, 3}, {6, 5, 2, 192, 4},
+                                  {6, 3, 1, 320, 1}};
+    int hw = add(nt, S, 3, 32, 3, 2, 1, 1), in = 32;
+    for (int i = 0; i < 7; i++)
+        for (int b = 0; b < cfg[i][4]; b++) {
+            hw = mbconv(nt, hw, in, cfg[i][3], cfg[i][0], cfg[i][1], b == 0 ? cfg[i][2] : 1);
+            in = cfg[i][3];
+        }
+    add(nt, hw, in, 1280, 1, 1, 0, 1);
+}
+
+/* timm convnext_tiny: the MLPs are Linear layers on NHWC rows, i.e. 1x1 convolutions */
+static void build_convnext_tiny(netdef *nt, int S) {
+    static const int depth[4] = {3, 3, 9, 3}, dim[4] = {96, 192, 384, 768};
+    int hw = add(nt, S, 3, 96, 4, 4, 0, 1);
+    for (int st = 0; st < 4; st++) {
+        if (st > 0) hw = add(nt, hw, dim[st - 1], dim[st], 2, 2, 0, 1);
+        for (int b = 0; b < depth[st]; b++) {
+            add(nt, hw, dim[st], dim[st], 7, 1, 3, 0);
+            add(nt, hw, dim[st], 4 * dim[st], 1, 1, 0, 1);
+            add(nt, hw, 4 * dim[st], dim[st], 1, 1, 0, 1);
+        }
+    }
+}
+
+static int build_net(netdef *nt, const char *name, int S) {
+    static const int b18[4] = {2, 2, 2, 2}, b34[4] = {3, 4, 6, 3};
+    nt->n = 0;
+    if (!strcmp(name, "resnet18")) build_resnet(nt, S, b18, 0);
+    else if (!strcmp(name, "resnet34")) build_resnet(nt, S, b34, 0);
+    else if (!strcmp(name, "resnet50")) build_resnet(nt, S, b34, 1);
+    else if (!strcmp(name, "mobilenet_v2")) build_mobilenet_v2(nt, S);
+    else if (!strcmp(name, "efficientnet_b0")) build_efficientnet_b0(nt, S);
+    else if (!strcmp(name, "convnext_tiny")) build_convnext_tiny(nt, S);
+    else return -1;
+    return 0;
+}
 
 static float *rnd(size_t n) {
     float *p = tx_alloc((n ? n : 1) * sizeof(float));
@@ -161,12 +202,11 @@ typedef struct {
 
 enum { MAX_REPS = 1000 };
 
-static int run_net(const char *net, int batch, int reps, int train, int layers, int gemm,
-                   int packed, int best) {
-    size_t ni = 0;
-    while (ni < sizeof NETS / sizeof *NETS && strcmp(NETS[ni].name, net)) ni++;
-    if (ni == sizeof NETS / sizeof *NETS) {
-        fprintf(stderr, "unknown net '%s'\n", net);
+static int run_net(const char *name, int S, int batch, int reps, int train, int layers,
+                   int gemm, int packed, int best) {
+    static netdef nt;
+    if (build_net(&nt, name, S)) {
+        fprintf(stderr, "unknown net '%s'\n", name);
         return 2;
     }
     if (reps > MAX_REPS) reps = MAX_REPS;
@@ -174,15 +214,15 @@ static int run_net(const char *net, int batch, int reps, int train, int layers, 
     int nf = 0;
     double total = 0, total_flops = 0, total_gemm = 0;
     double times[MAX_REPS];
-    printf("%s batch %d, %s, %d threads, %s of %d%s\n", net, batch,
+    printf("%s %dx%d batch %d, %s, %d threads, %s of %d%s\n", name, S, S, batch,
            train ? "backward (dx + dW + db)" : "forward", omp_get_max_threads(),
            best ? "best" : "median", reps,
            packed ? ", packed weights" : "");
     if (layers)
         printf("%-4s %-34s %9s %8s %8s%s\n", "cnt", "layer", "ms", "GF/s", "family",
                gemm ? "   sgemm ms  GF/s" : "");
-    for (size_t li = 0; li < NETS[ni].count; li++) {
-        const layer *l = &NETS[ni].layers[li];
+    for (int li = 0; li < nt.n; li++) {
+        const layer *l = &nt.l[li];
         int g = l->groups ? l->groups : l->c;
         tx_conv_shape s = {.n = batch, .h = l->h, .w = l->w, .c = l->c, .oc = l->oc,
                            .kh = l->k, .kw = l->k, .sh = l->s, .sw = l->s, .pad_t = l->pad,
@@ -190,7 +230,7 @@ static int run_net(const char *net, int batch, int reps, int train, int layers, 
                            .dw = 1, .groups = g};
         tx_err err;
         if (tx_conv_shape_init(&s, &err)) {
-            printf("layer %zu: %s\n", li, err.msg);
+            printf("layer %d: %s\n", li, err.msg);
             return 1;
         }
         size_t nx = (size_t)s.n * s.h * s.w * s.c, ny = (size_t)s.n * s.oh * s.ow * s.oc;
@@ -203,10 +243,11 @@ static int run_net(const char *net, int batch, int reps, int train, int layers, 
         size_t np = packed ? tx_conv2d_packed_floats(&s) : 0;
         float *wp = packed ? rnd(np) : NULL;
         if (packed) tx_conv2d_pack(wp, w, &s);
-        double flops = 2.0 * ny * s.kh * s.kw * (s.c / s.groups) * (train ? 2 : 1);
+        /* backward: dW and dx (dW only for the stem, whose input needs no gradient) */
+        double flops = 2.0 * ny * s.kh * s.kw * (s.c / s.groups) * (train && s.c > 4 ? 2 : 1);
         for (int r = -1; r < reps; r++) {
             double t0 = tx_now();
-            if (train) tx_conv2d_backward(dx, dw, db, dy, x, w, &s, scratch);
+            if (train) tx_conv2d_backward(s.c <= 4 ? NULL : dx, dw, db, dy, x, w, &s, scratch);
             else if (packed) tx_conv2d_forward_packed(y, x, wp, bias, &s, scratch);
             else tx_conv2d_forward(y, x, w, bias, &s, scratch);
             if (r >= 0) times[r] = tx_now() - t0;
@@ -319,10 +360,11 @@ static int run_cases(int reps, const char *filter) {
 
 int main(int argc, char **argv) {
     const char *net = NULL;
-    int batch = 1, reps = 21, train = 0, layers = 0, gemm = 0, packed = 0, best = 0;
+    int size = 224, batch = 1, reps = 21, train = 0, layers = 0, gemm = 0, packed = 0, best = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--net") && i + 1 < argc) net = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--image-size") && i + 1 < argc) size = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--train")) train = 1;
         else if (!strcmp(argv[i], "--layers")) layers = 1;
@@ -333,9 +375,9 @@ int main(int argc, char **argv) {
                                         argc > 2 ? argv[2] : NULL);
     }
     if (!net) return run_cases(5, NULL);
-    if (batch < 1 || reps < 1) {
-        fprintf(stderr, "--batch and --reps must be >= 1\n");
+    if (batch < 1 || reps < 1 || size < 32) {
+        fprintf(stderr, "--batch and --reps must be >= 1, --image-size >= 32\n");
         return 2;
     }
-    return run_net(net, batch, reps, train, layers, gemm, packed, best);
+    return run_net(net, size, batch, reps, train, layers, gemm, packed, best);
 }

@@ -607,15 +607,18 @@ dwf_row(float *y, const float *x, const float *wt, const float *b, const geo *g,
     const float *xn = x + n * g->h * w * c;
     float *yrow = y + (n * g->oh + oy) * g->ow * g->oc;
     float patch[DWF_MAX_K * DWF_PATCH_COLS * 16];
-    for (int64_t bi = b0; bi < b1; bi++) {
-        const int64_t c0 = bi * 16;
-        const int cnt = (int)imin64(16, c - c0);
-        float bias16[16] = {0};
-        if (b) memcpy(bias16, b + c0, (size_t)cnt * sizeof(float));
-        const float *wb = wt + c0;
-        for (int64_t ox0 = 0; ox0 < g->ow; ox0 += R) {
-            const int m = (int)imin64(R, g->ow - ox0);
-            const int64_t iw0 = ox0 * SW - g->pl;
+    /* strips outer, channel blocks inner: x and y are walked pixel by pixel, every cache
+     * line of a pixel in turn (sequential streams the prefetcher follows; channel blocks
+     * outer would stride through memory one line per pixel) */
+    for (int64_t ox0 = 0; ox0 < g->ow; ox0 += R) {
+        const int m = (int)imin64(R, g->ow - ox0);
+        const int64_t iw0 = ox0 * SW - g->pl;
+        for (int64_t bi = b0; bi < b1; bi++) {
+            const int64_t c0 = bi * 16;
+            const int cnt = (int)imin64(16, c - c0);
+            float bias16[16] = {0};
+            if (b) memcpy(bias16, b + c0, (size_t)cnt * sizeof(float));
+            const float *wb = wt + c0;
             float *yp = yrow + ox0 * g->oc + c0;
             if (cnt == 16) {
                 /* columns j with 0 <= iw0 + j < w */
@@ -699,6 +702,78 @@ static void dwf_run(float *y, const float *x, const float *wt, const float *b,
         const int64_t gi = it % ng, r = it / ng;
         fn(y, x, wt, b, &g, act, r / g.oh, r % g.oh, nblk * gi / ng, nblk * (gi + 1) / ng);
     }
+}
+
+/* Backward of the fast depthwise case. dW and db: each thread takes a contiguous range of
+ * output rows (of all images) and sums, row by row, every channel block's taps into its
+ * own partial part[tap][oc] (accumulators for one kernel row in registers, loaded and
+ * stored once per row); the partials are added in thread order. dx: stride 1 is the
+ * forward kernel run on dy with the flipped weights; strides > 1 use the gather below. */
+static inline __attribute__((always_inline)) void
+dwb_rows(const geo *g, float *part, const float *dy, const float *x, int64_t r0, int64_t r1,
+         int64_t c_vec, const int KH, const int KW, const int SW) {
+    const int64_t c = g->c, oc = g->oc, w = g->w;
+    int64_t clo, chi;
+    interior_cols(g->ow, w, SW, g->pl, 1, KW, &clo, &chi);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t n = r / g->oh, oy = r % g->oh, ih0 = oy * g->sh - g->pt;
+        int ki_lo, ki_hi;
+        tap_range(ih0, 1, KH, g->h, &ki_lo, &ki_hi);
+        const float *xn = x + n * g->h * w * c, *dyr = dy + r * g->ow * oc;
+        for (int64_t c0 = 0; c0 < c_vec; c0 += 16) {
+            v16 dbv = v16_load(part + KH * KW * oc + c0);
+            for (int64_t ox = 0; ox < g->ow; ox++) dbv += v16_load(dyr + ox * oc + c0);
+            v16_store(part + KH * KW * oc + c0, dbv);
+            for (int ki = ki_lo; ki < ki_hi; ki++) {
+                const float *xr = xn + (ih0 + ki) * w * c + c0;
+                float *pk = part + ki * KW * oc + c0;
+                v16 a0 = v16_load(pk), a1 = KW > 1 ? v16_load(pk + oc) : a0,
+                    a2 = KW > 2 ? v16_load(pk + 2 * oc) : a0, a3 = KW > 3 ? v16_load(pk + 3 * oc) : a0,
+                    a4 = KW > 4 ? v16_load(pk + 4 * oc) : a0, a5 = KW > 5 ? v16_load(pk + 5 * oc) : a0,
+                    a6 = KW > 6 ? v16_load(pk + 6 * oc) : a0, a7 = KW > 7 ? v16_load(pk + 7 * oc) : a0;
+                for (int64_t ox = clo; ox < chi; ox++) {
+                    const v16 gv = v16_load(dyr + ox * oc + c0);
+                    const float *xp = xr + (ox * SW - g->pl) * c;
+#define DWB_TAP(k, a) if (KW > k) a = v16_fma(v16_load(xp + k * c), gv, a)
+                    DWB_TAP(0, a0); DWB_TAP(1, a1); DWB_TAP(2, a2); DWB_TAP(3, a3);
+                    DWB_TAP(4, a4); DWB_TAP(5, a5); DWB_TAP(6, a6); DWB_TAP(7, a7);
+#undef DWB_TAP
+                }
+                v16_store(pk, a0);
+                if (KW > 1) v16_store(pk + oc, a1);
+                if (KW > 2) v16_store(pk + 2 * oc, a2);
+                if (KW > 3) v16_store(pk + 3 * oc, a3);
+                if (KW > 4) v16_store(pk + 4 * oc, a4);
+                if (KW > 5) v16_store(pk + 5 * oc, a5);
+                if (KW > 6) v16_store(pk + 6 * oc, a6);
+                if (KW > 7) v16_store(pk + 7 * oc, a7);
+                /* edge columns: the taps inside the input */
+                for (int64_t ox = 0; ox < g->ow; ox++) {
+                    if (ox == clo) ox = chi > clo ? chi : clo;
+                    if (ox >= g->ow) break;
+                    const int64_t iw0 = ox * SW - g->pl;
+                    int kj_lo, kj_hi;
+                    tap_range(iw0, 1, KW, w, &kj_lo, &kj_hi);
+                    const v16 gv = v16_load(dyr + ox * oc + c0);
+                    for (int kj = kj_lo; kj < kj_hi; kj++)
+                        v16_store(pk + kj * oc, v16_fma(v16_load(xr + (iw0 + kj) * c), gv,
+                                                        v16_load(pk + kj * oc)));
+                }
+            }
+        }
+    }
+}
+
+#define DWB_INST(K, S)                                                                     \
+    static void dwb_rows_##K##_##S(const geo *g, float *part, const float *dy,            \
+                                   const float *x, int64_t r0, int64_t r1, int64_t cv) {  \
+        dwb_rows(g, part, dy, x, r0, r1, cv, K, K, S);                                     \
+    }
+DWB_INST(3, 1) DWB_INST(3, 2) DWB_INST(5, 1) DWB_INST(5, 2) DWB_INST(7, 1) DWB_INST(7, 2)
+#undef DWB_INST
+static void dwb_rows_any(const geo *g, float *part, const float *dy, const float *x,
+                         int64_t r0, int64_t r1, int64_t cv) {
+    dwb_rows(g, part, dy, x, r0, r1, cv, g->kh, g->kw, g->sw);
 }
 
 /* dW and db partial sums of output channels o0..o0+16*NBLK-1 (NBLK 1 or 2 blocks of 16)
@@ -915,8 +990,81 @@ static void dbwd_x_scalar(const geo *g, float *dxrow, const float *dyn, const fl
         }
 }
 
+/* Backward of the fast depthwise case (dwf_ok). Scratch: flipped weights [tap][ocp], then
+ * one partial [taps+1][oc] per thread. */
+static void dwf_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+                         const float *w, const tx_conv_shape *s, float *scratch) {
+    const geo g = make_geo(s);
+    const int taps = g.kh * g.kw;
+    const int64_t oc = g.oc, ocp = dwf_ocp(s), orows = (int64_t)s->n * g.oh;
+    const int64_t c_vec = oc / 16 * 16, pstride = (int64_t)(taps + 1) * oc;
+    float *wf = scratch, *parts = scratch + (int64_t)taps * ocp;
+    void (*rows)(const geo *, float *, const float *, const float *, int64_t, int64_t,
+                 int64_t) = dwb_rows_any;
+    if (g.kh == g.kw && g.sw <= 2 && (g.kh == 3 || g.kh == 5 || g.kh == 7)) {
+        static void (*const tab[3][2])(const geo *, float *, const float *, const float *,
+                                       int64_t, int64_t, int64_t) = {
+            {dwb_rows_3_1, dwb_rows_3_2}, {dwb_rows_5_1, dwb_rows_5_2}, {dwb_rows_7_1, dwb_rows_7_2}};
+        rows = tab[(g.kh - 3) / 2][g.sw - 1];
+    }
+    int T = kernel_threads(s);
+    if (T > orows) T = (int)orows;
+#pragma omp parallel num_threads(T)
+    {
+        const int nt = omp_nth(), t = omp_tid();
+        const int64_t r0 = orows * t / nt, r1 = orows * (t + 1) / nt;
+        float *part = parts + t * pstride;
+        memset(part, 0, (size_t)pstride * sizeof(float));
+        rows(&g, part, dy, x, r0, r1, c_vec);
+        if (c_vec < oc) dbwd_w_scalar(&g, part, dy, x, r0, r1, c_vec, oc);
+#pragma omp barrier
+        /* dw[o][tap] = sum over the threads' partials, in thread order */
+#pragma omp for schedule(static)
+        for (int64_t o = 0; o < oc; o++) {
+            for (int k = 0; k <= taps; k++) {
+                float a = parts[k * oc + o];
+                for (int u = 1; u < nt; u++) a += parts[u * pstride + k * oc + o];
+                if (k < taps) dw[o * taps + k] = a;
+                else if (db) db[o] = a;
+            }
+        }
+    }
+    if (!dx) return;
+    if (g.sh == 1 && g.sw == 1 && g.pt <= g.kh - 1 && g.pl <= g.kw - 1) {
+        /* dx = dy convolved with the flipped kernel, padding k-1-p */
+        for (int k = 0; k < taps; k++)
+            for (int64_t o = 0; o < ocp; o++)
+                wf[k * ocp + o] = o < oc ? w[o * taps + (taps - 1 - k)] : 0.0f;
+        tx_conv_shape sd = {.n = s->n, .h = s->oh, .w = s->ow, .c = s->c, .oc = s->c,
+                            .kh = s->kh, .kw = s->kw, .sh = 1, .sw = 1,
+                            .pad_t = s->kh - 1 - s->pad_t, .pad_l = s->kw - 1 - s->pad_l,
+                            .dh = 1, .dw = 1, .groups = s->c, .oh = s->h, .ow = s->w,
+                            .threads = s->threads};
+        dwf_run(dx, dy, wf, NULL, &sd);
+        return;
+    }
+    transpose_taps(wf, w, oc, taps);
+    const int64_t irows = (int64_t)s->n * g.h;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(kernel_threads(s))
+    for (int64_t nr = 0; nr < irows; nr++) {
+        const int64_t n = nr / g.h, ih = nr % g.h;
+        float *dxrow = dx + nr * g.w * g.c;
+        const float *dyn = dy + n * g.oh * g.ow * oc;
+        if (c_vec > 0) {
+            if (g.kh == 3 && g.kw == 3) dbwd_x_row(&g, dxrow, dyn, wf, ih, c_vec, 3, 3);
+            else if (g.kh == 5 && g.kw == 5) dbwd_x_row(&g, dxrow, dyn, wf, ih, c_vec, 5, 5);
+            else dbwd_x_row(&g, dxrow, dyn, wf, ih, c_vec, g.kh, g.kw);
+        }
+        if (c_vec < g.c) dbwd_x_scalar(&g, dxrow, dyn, wf, ih, c_vec, g.c);
+    }
+}
+
 static void direct_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
                             const float *w, const tx_conv_shape *s, float *scratch) {
+    if (dwf_ok(s)) {
+        dwf_backward(dx, dw, db, dy, x, w, s, scratch);
+        return;
+    }
     const geo g = make_geo(s);
     const int taps = g.kh * g.kw;
     const int64_t orows = (int64_t)s->n * g.oh, oc = g.oc;
@@ -2019,7 +2167,8 @@ size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
     /* direct: transposed weights [taps][oc] + up to T partials [taps+1][oc] */
     if (is_direct(s)) {
         size_t bwd = (size_t)s->oc * (s->kh * s->kw + T * (s->kh * s->kw + 1));
-        size_t fwd = dwf_ok(s) ? (size_t)(s->kh * s->kw * dwf_ocp(s)) : 0;
+        size_t fwd = dwf_ok(s) ? (size_t)(s->kh * s->kw * dwf_ocp(s)) +
+                                     T * (size_t)(s->kh * s->kw + 1) * s->oc : 0;
         return bwd > fwd ? bwd : fwd;
     }
     size_t partials = (T - 1) * (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
