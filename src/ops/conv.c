@@ -1256,7 +1256,8 @@ static void gemm_backward(float *dx, float *dw, float *db, const float *dy, cons
 enum {
     PK_MAX_TAPS = 64,           /* taps per pass (pointer table on the stack) */
     PK_WBUDGET = 64 * 1024,     /* weight floats per pass (~256 KB, L2-resident) */
-    PK_TILE = 48,               /* output pixels per work item (multiple of 6, 8 and 12) */
+    PK_TILE = 48,               /* least output pixels per work item (multiple of 6, 8, 12) */
+    PK_TILE_MAX = 240,          /* most (multiple of 24) */
 };
 
 /* A convolution as the pointer kernels see it (forward, or backward-data). */
@@ -1448,7 +1449,12 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
     const int taps = d->merge ? d->kh : d->kh * d->kw;
     const int64_t cin = d->merge ? d->kw * d->cin : d->cin, cout = d->cout, cpad = pk_pad16(cout);
     const int64_t nb = (cpad + 63) / 64, per_g = (int64_t)taps * cin * cpad;
-    const int64_t rows = d->n * d->oh * d->ow, tiles = (rows + PK_TILE - 1) / PK_TILE;
+    const int64_t rows = d->n * d->oh * d->ow;
+    /* pixel tiles as large as leave ~4 work items per thread: each item streams its
+     * (group, block) weight panel once, which dominates at batch 1 on small maps */
+    const int64_t want = imax64(1, (4 * (int64_t)omp_nth() + d->groups * nb - 1) / (d->groups * nb));
+    const int64_t tile = imax64(PK_TILE, imin64(PK_TILE_MAX, ((rows + want - 1) / want + 23) / 24 * 24));
+    const int64_t tiles = (rows + tile - 1) / tile;
     int kt = (int)imax64(1, imin64(PK_WBUDGET / (cin * 64), PK_MAX_TAPS));
     if (kt > taps) kt = taps;
     const __mmask16 tail = (__mmask16)(cout % 16 ? (1u << (cout % 16)) - 1 : 0xFFFF);
@@ -1460,7 +1466,7 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
         float ebuf[(1 + PK_MERGE_MAXKH * 12) * PK_MERGE_MAXC];
         if (d->merge) memset(ebuf, 0, PK_MERGE_MAXC * sizeof(float));
         const int64_t ti = it / (d->groups * nb), g = it / nb % d->groups, b = it % nb;
-        const int64_t p_beg = ti * PK_TILE, p_end = imin64(rows, p_beg + PK_TILE);
+        const int64_t p_beg = ti * tile, p_end = imin64(rows, p_beg + tile);
         const int64_t o0 = b * 64, width = imin64(64, cpad - o0);
         const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
         const __mmask16 mask = o0 + width >= cout ? tail : 0xFFFF;
@@ -1949,7 +1955,8 @@ static void wg_run(float *y, const float *x, const float *U, const float *bias,
     float *V = slots, *M = V + 16 * wg_plane(d->c);
     const int64_t nb = (d->oc + 63) / 64;
     for (int64_t ch = 0; ch < chunks; ch++) {
-        const int64_t t0 = ch * WG_T, nt = imin64(WG_T, tiles - t0);
+        /* equal chunks (196 tiles: 4 x 49, not 3 x 64 + 4) */
+        const int64_t t0 = tiles * ch / chunks, nt = tiles * (ch + 1) / chunks - t0;
 #pragma omp for schedule(static)
         for (int u = 0; u < T; u++) {
             const int64_t a = nt * u / T, b = nt * (u + 1) / T;
