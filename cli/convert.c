@@ -30,13 +30,16 @@ static int count_quantized(const tx_model *m) {
 int cmd_convert(int argc, char **argv) {
     const char *labels = NULL, *qmode = "xnnpack";
     const char *from = NULL, *arch = NULL;
-    int float_graph = 0, json = 0, classes = 0, image_size = 0;
+    int float_graph = 0, no_fq = 0, json = 0, classes = 0, image_size = 0;
     uint64_t seed = 0;
     cli_opt opts[] = {
         {"labels", OPT_STR, &labels, "FILE", "class names, one a line (default: the label file inside the "
                                              ".tflite, if any)"},
         {"float", OPT_FLAG, &float_graph, NULL, "write the dequantized float32 graph (trainable) instead of "
                                                  "the integer one"},
+        {"no-fake-quant", OPT_FLAG, &no_fq, NULL, "with --float: plain float32 (by default the float graph "
+                                                    "rounds each layer's output to the 8-bit grid of the "
+                                                    "original, so it keeps the integer model's decisions)"},
         {"qmode", OPT_STR, &qmode, "MODE", "integer arithmetic: xnnpack (TFLite's default CPU path, the "
                                             "default) or tflite_ref (TFLite's reference kernels)"},
         /* PyTorch checkpoints (torchvision / timm state dicts): src/io/torchimport.h */
@@ -56,7 +59,9 @@ int cmd_convert(int argc, char **argv) {
         "preprocessing spec), which every taxon command runs.",
         "TFLite: a quantized model keeps its integer weights and runs the integer path, giving\n"
         "TFLite's own results; --float writes the dequantized float32 graph instead, which\n"
-        "`taxon train` can fine-tune. Class names come from --labels or from the label file\n"
+        "`taxon train` can fine-tune (each layer's output is rounded to the original 8-bit grid,\n"
+        "with straight-through gradients, so it keeps the integer model's decisions;\n"
+        "--no-fake-quant: plain float32). Class names come from --labels or from the label file\n"
         "stored inside the .tflite (TFLite metadata). Examples:\n"
         "  taxon convert mobilenet_v2_1.0_224_quant.tflite mnv2.safetensors\n"
         "  taxon convert mobilenet_v2_1.0_224_quant.tflite --float mnv2_float.safetensors",
@@ -82,7 +87,7 @@ int cmd_convert(int argc, char **argv) {
             fprintf(stderr, "taxon convert: error: --from %s needs --arch NAME (e.g. resnet50)\n", from);
             return 2;
         }
-        if (labels || float_graph || strcmp(qmode, "xnnpack")) {
+        if (labels || float_graph || no_fq || strcmp(qmode, "xnnpack")) {
             fprintf(stderr, "taxon convert: error: --labels, --float and --qmode go with .tflite files\n");
             return 2;
         }
@@ -109,7 +114,11 @@ int cmd_convert(int argc, char **argv) {
                             "torchvision|timm --arch NAME)\n", in);
             return 2;
         }
-        tx_tflite_import_opts o = {.labels = labels, .float_graph = float_graph};
+        if (no_fq && !float_graph) {
+            fprintf(stderr, "taxon convert: error: --no-fake-quant goes with --float\n");
+            return 2;
+        }
+        tx_tflite_import_opts o = {.labels = labels, .float_graph = float_graph, .no_fake_quant = no_fq};
         if (!strcmp(qmode, "xnnpack")) o.qmode = TX_QMODE_XNNPACK;
         else if (!strcmp(qmode, "tflite_ref")) o.qmode = TX_QMODE_TFLITE_REF;
         else {

@@ -403,6 +403,13 @@ static int set_out_type(imp *s, tx_node *nd, const tx_tflite_tensor *t, tx_err *
     nd->qmode = s->qmode;
     if (!quant_out(s, t)) {
         nd->dtype = TX_F32;
+        if (is8(t->type) && !s->o->no_fake_quant && t->q.n == 1 && t->q.scale[0] > 0 && isfinite(t->q.scale[0])) {
+            /* the float graph of an 8-bit tensor rounds to its grid (node.fq), so it keeps
+             * the integer model's decisions */
+            nd->fq = t->type == TX_TFL_INT8 ? TX_I8 : TX_U8;
+            nd->qscale = t->q.scale[0];
+            nd->qzp = (int32_t)t->q.zero_point[0];
+        }
         if (t->type != TX_TFL_FLOAT32 && !is8(t->type) && t->type != TX_TFL_FLOAT16) {
             char b[96];
             return OPERR(s, err, TX_EUNSUP, "output tensor '%s' is %s (float32 or 8-bit activations "

@@ -9,7 +9,10 @@
  *  - the float graph (float_graph = 1): every weight dequantized to float32 in taxon's
  *    layouts (conv OHWI, depthwise [oc, kh, kw, 1] with groups = channels, linear
  *    [out, in]; bias = int bias * in_scale * w_scale), QUANTIZE/DEQUANTIZE dropped, fused
- *    activations kept in node.act: the graph the training engine runs and fine-tunes.
+ *    activations kept in node.act, and each node made from an 8-bit tensor fake-quantized
+ *    to that tensor's grid (node.fq; opts->no_fake_quant turns it off): the graph the
+ *    training engine runs and fine-tunes (quantization-aware), agreeing with the integer
+ *    model up to float rounding in the accumulations.
  * Float32 files (and float16 / dynamic-range weights behind DEQUANTIZE or with float
  * activations) give the float graph either way.
  *
@@ -47,6 +50,10 @@
 typedef struct tx_tflite_import_opts {
     const char *labels;   /* label file (one class name a line) or NULL */
     int float_graph;      /* 1: the dequantized float graph */
+    int no_fake_quant;    /* float graph: 0 (default): nodes made from 8-bit tensors round
+                             their outputs to the tensor's grid (node.fq, straight-through
+                             gradient), so the float graph keeps the integer model's
+                             decisions; 1: plain float32 */
     int qmode;            /* tx_qmode for the integer graph: TX_QMODE_XNNPACK (0, TFLite's
                              default CPU path; uint8 depthwise layers the delegate refuses
                              run the reference arithmetic, as in TFLite) or
