@@ -329,7 +329,9 @@ static void golden_small_models(void) {
             uint8_t *raw = malloc((size_t)nout * 4);
             /* the input: float, or uint8 bytes (a float graph of a uint8 model takes the
              * normalized value scale * (q - zp), which is what its spec produces) */
-            const void *in = x->data;
+            void *xcopy = malloc(x->nbytes); /* file data need not be aligned */
+            memcpy(xcopy, x->data, x->nbytes);
+            const void *in = xcopy;
             float *xf = NULL;
             if (m->nodes[0].dtype == TX_F32 && x->dtype == TX_U8) {
                 xf = malloc(x->nbytes * sizeof(float));
@@ -345,9 +347,10 @@ static void golden_small_models(void) {
                           tx_qmode_name(mode));
                 } else {
                     float *want = malloc((size_t)nout * sizeof(float));
-                    for (int i = 0; i < nout; i++)
-                        want[i] = y->dtype == TX_F32 ? ((const float *)y->data)[i]
-                                                     : (float)((const uint8_t *)y->data)[i] / 256.0f;
+                    for (int i = 0; i < nout; i++) {
+                        if (y->dtype == TX_F32) memcpy(&want[i], (const uint8_t *)y->data + 4 * i, 4);
+                        else want[i] = (float)((const uint8_t *)y->data)[i] / 256.0f;
+                    }
                     double d = 0;
                     for (int i = 0; i < nout; i++) d = fmax(d, fabs((double)yf[i] - want[i]));
                     if (d > worst_float) worst_float = d;
@@ -357,10 +360,12 @@ static void golden_small_models(void) {
                     /* a float32 model: float rounding only; a dequantized 8-bit one: quantization */
                     CHECK(tu_close(what, yf, want, nout, native_float ? 1e-5f : 0.06f, 0),
                           "%s: outputs", what);
+                    free(want);
                 }
                 n++;
             }
             free(xf);
+            free(xcopy);
             free(yf);
             free(raw);
             tx_model_free(m);
