@@ -6,23 +6,39 @@
  *   channel ci to outputs ci*k .. ci*k+k-1).
  *
  * Paths, chosen by shape:
- *  - direct (cg == 1: depthwise, channel multiplier, and single-channel input such as
- *    the first layer on grayscale images): loops over output pixels vectorized over
- *    the contiguous channel axis, 3x3 and 5x5 unrolled with the taps in registers.
+ *  - depthwise fast path (dwf: groups == c == oc, undilated, kernels up to 8x8, strides
+ *    1-2; portable): strips of 7 or 8 output pixels x 16 channels, each input vector
+ *    loaded once per kernel row and fed to every output of the strip it covers, one
+ *    kernel row's weights in registers, padding skipped (never copied). Backward: dW/db
+ *    per thread over contiguous row ranges with a kernel row's accumulators in
+ *    registers; dx of stride 1 is the forward strips on dy with the flipped kernel.
+ *    Details at the dwf section.
+ *  - direct (the other cg == 1 shapes: channel multiplier > 1, dilation, single-channel
+ *    input such as the first layer on grayscale images): loops over output pixels
+ *    vectorized over the contiguous channel axis, 3x3 and 5x5 unrolled.
  *  - Winograd F(2x2,3x3) (AVX-512 builds; 3x3 stride 1, undilated, ungrouped, channels
- *    multiples of 16 up to 256x256, >= 256 output tiles): 16 multiplies per 4 outputs
- *    instead of 36, forward, dx and dW. Details at the Winograd section.
- *  - pk, "implicit GEMM" (AVX-512 builds, every other shape): a register-tiled
- *    micro-kernel reads x through one pointer per (tap, pixel), so there is no im2col
- *    copy; weights are repacked per call (small next to the arithmetic). dx of stride-1
- *    convolutions is the same kernel run on dy with flipped weights; dW has its own
- *    kernel. Details at the pk section.
+ *    multiples of 16 up to 256x256, >= 256 output tiles; with packed weights any tile
+ *    count >= 4 and up to 512x512): 16 multiplies per 4 outputs instead of 36, forward,
+ *    dx and dW. Details at the Winograd section.
+ *  - pk, "implicit GEMM" (AVX-512 builds, every other shape, 1x1 included): a
+ *    register-tiled micro-kernel reads x through one pointer per (tap, pixel), so there
+ *    is no im2col copy (pointwise: pixel p reads pixel p; thin inputs such as RGB stems:
+ *    one pointer per kernel row, whose kw*c floats are contiguous); taps that read only
+ *    padding for a whole tile are skipped. dx of stride-1 convolutions is the same kernel
+ *    run on dy with flipped weights; dW has its own kernel reducing over bands of rows
+ *    that may span images. Details at the pk section.
  *  - im2col + GEMM (portable builds; in AVX-512 builds only dx of strided convolutions
  *    and dW of inputs with < 16 channels per group): a column row is one output pixel,
  *    its columns [group][kh][kw][cg] match the OHWI weight, so per group y = col * W^T,
  *    dW = dy^T * col, dcol = dy * W, dx = col2im(dcol); 1x1 stride-1 unpadded
  *    convolutions use the NHWC input itself as the column matrix. Rows go in chunks
  *    of conv_chunk_rows() (a function of the shape only), so the scratch is bounded.
+ *
+ * Weights: tx_conv2d_forward repacks w into the path's layout on every call (training:
+ * the weights change every step); inference packs once with tx_conv2d_pack and calls
+ * tx_conv2d_forward_packed (at batch 1 the repacking cost more than the arithmetic).
+ * Every forward path applies bias and the fused activation (s->act) in registers
+ * before the store.
  *
  * Threading: OpenMP. Every output element is summed in a fixed order whichever thread
  * computes it, so results are bit-identical run to run for a fixed thread count.
@@ -1636,10 +1652,20 @@ static size_t pk_scratch_floats(const tx_conv_shape *s) {
            (size_t)slot_threads(s) * s->oc;
 }
 
+/* A constant vector of zeros for the padding pointers of the inference paths, so they
+ * need no memset and barrier per call (larger channel counts use the scratch). */
+enum { CONST_ZEROS = 4096 };
+static const float const_zeros[CONST_ZEROS];
+
 /* Forward with weights packed by pk_pack; scratch: c floats (zeros). */
 static void pk_forward_packed(float *y, const float *x, const float *wp, const float *b,
                               const tx_conv_shape *s, float *scratch) {
     const pk_desc d = pk_forward_desc(s);
+    if (s->c <= CONST_ZEROS) {
+#pragma omp parallel num_threads(kernel_threads(s))
+        pk_run(y, x, wp, b, const_zeros, &d, act_of(s->act));
+        return;
+    }
     float *zeros = scratch;
 #pragma omp parallel num_threads(kernel_threads(s))
     {
@@ -1994,6 +2020,11 @@ static void wg_forward_packed(float *y, const float *x, const float *U, const fl
     const int64_t c = s->c, oc = s->oc;
     float *zeros = scratch, *slots = zeros + (c > oc ? c : oc);
     const int64_t slot = 16 * (wg_plane(c) + wg_plane(oc));
+    if (c <= CONST_ZEROS) {
+#pragma omp parallel num_threads(kernel_threads(s))
+        wg_run(y, x, U, b, const_zeros, &d, slots, slot, act_of(s->act));
+        return;
+    }
 #pragma omp parallel num_threads(kernel_threads(s))
     {
 #pragma omp single
