@@ -234,6 +234,8 @@ static int prep_node(const tx_model *m, int i, qkern *k, tx_err *err) {
         break;
     }
     case TX_OP_GLOBAL_AVGPOOL:
+        if ((int64_t)a->oh * a->ow > (1 << 24))
+            return tx_err_set(err, TX_EUNSUP, "node '%s': mean over %dx%d values", nd->name, a->oh, a->ow);
         rc = tx_qmean_init(&k->mean, t, k->in, k->out, a->oh * a->ow, mode, err);
         break;
     case TX_OP_SOFTMAX:

@@ -468,14 +468,18 @@ static int add(imp *s, tx_node *nd, const char *prefix, const tx_tflite_tensor *
     return id;
 }
 
+/* TFLite SAME padding: total = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0),
+ * the smaller half first. In int64 and capped (hostile sizes): shape inference refuses
+ * what does not fit. */
 static void tflite_pads(int in, int k, int st, int d, int padding, int *a, int *b) {
     *a = *b = 0;
-    if (padding != TX_TFL_PAD_SAME) return;
-    int o = (in + st - 1) / st;
-    int tot = (o - 1) * st + (k - 1) * d + 1 - in;
-    tot = tot < 0 ? 0 : tot;
-    *a = tot / 2;
-    *b = tot - tot / 2;
+    if (padding != TX_TFL_PAD_SAME || st < 1 || d < 1 || k < 1) return;
+    int64_t o = ((int64_t)in + st - 1) / st;
+    int64_t tot = (o - 1) * st + (int64_t)(k - 1) * d + 1 - in;
+    if (tot < 0) tot = 0;
+    if (tot > (1 << 24)) tot = 1 << 24;
+    *a = (int)(tot / 2);
+    *b = (int)(tot - tot / 2);
 }
 
 /* A constant operand: t itself, or the constant behind a DEQUANTIZE (float16 or
@@ -582,7 +586,8 @@ static int import_conv(imp *s, const tx_tflite_op *op, tx_err *err) {
                 return OPERR(s, err, TX_ESHAPE, "weights take %d channels, the input has %d", ic, c);
         }
     }
-    if (oc <= 0 || ic <= 0) return OPERR(s, err, TX_EFORMAT, "empty weights");
+    if (oc <= 0 || ic <= 0 || kh <= 0 || kw <= 0) return OPERR(s, err, TX_EFORMAT, "empty weights");
+    if ((int64_t)kh * kw > (1 << 20)) return OPERR(s, err, TX_EUNSUP, "a %dx%d kernel", kh, kw);
     /* the weight quantization */
     const int wq = is8(W->type) && !wdeq;
     if (is8(W->type) && W->q.n < 1) return OPERR(s, err, TX_EFORMAT, "8-bit weights without quantization");
@@ -951,9 +956,9 @@ int tx_tflite_to_model(const tx_tflite_model *tf, const char *name,
     const tx_tflite_tensor *in = &g->tensors[g->inputs[0]];
     char b[96];
     tx_tflite_safe_name(b, sizeof b, in->name);
-    if (in->ndim != 4 || in->shape[0] != 1 || in->shape[1] < 1 || in->shape[2] < 1 ||
-        (in->shape[3] != 1 && in->shape[3] != 3))
-        return tx_err_set(err, TX_EUNSUP, "%s: input '%s' must be [1, H, W, 1 or 3] (an image)", name, b);
+    if (in->ndim != 4 || in->shape[0] != 1 || in->shape[1] < 1 || in->shape[2] < 1 || in->shape[1] > 16384 ||
+        in->shape[2] > 16384 || (in->shape[3] != 1 && in->shape[3] != 3))
+        return tx_err_set(err, TX_EUNSUP, "%s: input '%s' must be [1, H, W, 1 or 3] (an image, sides up to 16384)", name, b);
     if (in->type != TX_TFL_FLOAT32 && !is8(in->type))
         return tx_err_set(err, TX_EUNSUP, "%s: input '%s' is %s (float32, uint8 or int8 expected)", name, b,
                           tx_tflite_type_name(in->type));
