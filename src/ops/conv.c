@@ -799,7 +799,7 @@ static void dwb_rows_any(const geo *g, float *part, const float *dy, const float
  * at the end. */
 static inline __attribute__((always_inline)) void
 dbwd_wblk(const geo *g, float *part, const float *dy, const float *x, int64_t r0, int64_t r1,
-          int64_t o0, const int KH, const int KW, const int NBLK) {
+          int64_t o0, const int KH, const int KW, const int NBLK, int accum) {
     const int64_t c = g->c, oc = g->oc;
     const int vec = g->mult == 1, reg = KH * KW <= REG_TAPS / NBLK;
     const int64_t xo = vec ? o0 : o0 / g->mult;
@@ -808,7 +808,7 @@ dbwd_wblk(const geo *g, float *part, const float *dy, const float *x, int64_t r0
     v16 acc[2][REG_TAPS], edge[2][REG_TAPS], db0 = {0}, db1 = {0};
     for (int k = 0; k < REG_TAPS; k++) acc[0][k] = acc[1][k] = edge[0][k] = edge[1][k] = (v16){0};
     float *pw = part + o0; /* row k at pw + k*oc */
-    if (!reg)
+    if (!reg && !accum)
         for (int k = 0; k < taps; k++)
             for (int bl = 0; bl < NBLK; bl++) v16_store(pw + k * oc + 16 * bl, (v16){0});
     int64_t clo, chi;
@@ -864,12 +864,16 @@ dbwd_wblk(const geo *g, float *part, const float *dy, const float *x, int64_t r0
             }
         }
     }
+    /* accum: add to what part holds (a previous band of rows) */
     if (reg)
         for (int k = 0; k < taps; k++)
-            for (int bl = 0; bl < NBLK; bl++)
-                v16_store(pw + k * oc + 16 * bl, acc[bl][k] + edge[bl][k]);
-    v16_store(pw + taps * oc, db0);
-    if (NBLK == 2) v16_store(pw + taps * oc + 16, db1);
+            for (int bl = 0; bl < NBLK; bl++) {
+                float *pk = pw + k * oc + 16 * bl;
+                v16 v = acc[bl][k] + edge[bl][k];
+                v16_store(pk, accum ? v16_load(pk) + v : v);
+            }
+    v16_store(pw + taps * oc, accum ? v16_load(pw + taps * oc) + db0 : db0);
+    if (NBLK == 2) v16_store(pw + taps * oc + 16, accum ? v16_load(pw + taps * oc + 16) + db1 : db1);
 }
 
 /* Scalar version for the leftover channels [o_beg, o_end) and odd multipliers. */
@@ -1031,7 +1035,20 @@ static void dwf_backward(float *dx, float *dw, float *db, const float *dy, const
         const int64_t r0 = orows * t / nt, r1 = orows * (t + 1) / nt;
         float *part = parts + t * pstride;
         memset(part, 0, (size_t)pstride * sizeof(float));
-        rows(&g, part, dy, x, r0, r1, c_vec);
+        if (g.kh == 3 && g.kw == 3) {
+            /* 3x3: all taps of two channel blocks in registers over a band of rows whose
+             * x and dy stay in L2, channel blocks inner */
+            const int64_t band = imax64(1, 64 * 1024 / (g.ow * oc + g.sh * g.w * g.c));
+            for (int64_t b0 = r0; b0 < r1; b0 += band) {
+                const int64_t b1 = imin64(r1, b0 + band);
+                for (int64_t o0 = 0; o0 < c_vec; o0 += 32) {
+                    if (o0 + 16 < c_vec) dbwd_wblk(&g, part, dy, x, b0, b1, o0, 3, 3, 2, 1);
+                    else dbwd_wblk(&g, part, dy, x, b0, b1, o0, 3, 3, 1, 1);
+                }
+            }
+        } else {
+            rows(&g, part, dy, x, r0, r1, c_vec);
+        }
         if (c_vec < oc) dbwd_w_scalar(&g, part, dy, x, r0, r1, c_vec, oc);
 #pragma omp barrier
         /* dw[o][tap] = sum over the threads' partials, in thread order */
@@ -1108,16 +1125,16 @@ static void direct_backward(float *dx, float *dw, float *db, const float *dy, co
                 const int64_t o0 = bi * 32;
                 const int two = o0 + 16 < o_vec;
                 if (g.kh == 3 && g.kw == 3) {
-                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0, 3, 3, 2);
-                    else dbwd_wblk(&g, part, dy, x, r0, r1, o0, 3, 3, 1);
+                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0, 3, 3, 2, 0);
+                    else dbwd_wblk(&g, part, dy, x, r0, r1, o0, 3, 3, 1, 0);
                 } else if (g.kh == 5 && g.kw == 5) { /* 25 taps: one block at a time */
-                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, 5, 5, 1);
-                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0 + 16, 5, 5, 1);
+                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, 5, 5, 1, 0);
+                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0 + 16, 5, 5, 1, 0);
                 } else if (two && taps <= REG_TAPS / 2) {
-                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, g.kh, g.kw, 2);
+                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, g.kh, g.kw, 2, 0);
                 } else {
-                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, g.kh, g.kw, 1);
-                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0 + 16, g.kh, g.kw, 1);
+                    dbwd_wblk(&g, part, dy, x, r0, r1, o0, g.kh, g.kw, 1, 0);
+                    if (two) dbwd_wblk(&g, part, dy, x, r0, r1, o0 + 16, g.kh, g.kw, 1, 0);
                 }
             } else {
                 dbwd_w_scalar(&g, part, dy, x, r0, r1, o_vec, oc);
