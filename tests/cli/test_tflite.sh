@@ -89,6 +89,24 @@ if $T convert --float --json "$M/mobilenet_v2_1.0_224_quant.tflite" "$W/f.safete
   else fail tflite_convert_float_top1 "integer $a, float $b"; fi
 else fail tflite_convert_float "$(head -c 300 "$W/f.err")"; fi
 
+# --no-fake-quant: a plain float32 graph (no node rounds to an 8-bit grid); --qmode tflite_ref
+if $T convert --float --no-fake-quant "$M/mobilenet_v1_0.25_128_quant.tflite" "$W/nf.safetensors" >/dev/null 2>"$W/nf.err" \
+   && /usr/bin/python3 - "$W/nf.safetensors" "$W/f.safetensors" <<'PY'
+import json, struct, sys
+def graph(p):
+    d = open(p, "rb").read(); n = struct.unpack("<Q", d[:8])[0]
+    return json.loads(json.loads(d[8:8 + n])["__metadata__"]["taxon"])["graph"]
+fq = lambda g: sum(1 for nd in (g["nodes"] if isinstance(g, dict) else g) if nd.get("fake_quant"))
+sys.exit(0 if fq(graph(sys.argv[1])) == 0 and fq(graph(sys.argv[2])) > 0 else 1)
+PY
+then pass tflite_convert_no_fake_quant
+else fail tflite_convert_no_fake_quant "$(head -c 300 "$W/nf.err")"; fi
+if $T convert --qmode tflite_ref "$M/mobilenet_v1_0.25_128_quant.tflite" "$W/ref.safetensors" >/dev/null 2>"$W/r.err" \
+   && [ "$($T predict --model "$W/ref.safetensors" --top-k 1 --json "$SH/images/cat.bmp" | jq '.predictions[0].index')" = 283 ]; then
+  pass tflite_convert_qmode_ref
+else fail tflite_convert_qmode_ref "$(head -c 300 "$W/r.err")"; fi
+expect_error tflite_convert_no_fake_quant_alone "goes with --float" $T convert --no-fake-quant "$M/mobilenet_v1_0.25_128_quant.tflite" "$W/x.safetensors"
+
 # --labels replaces the names; a wrong count is an error saying both counts
 awk '{print "class_" NR - 1}' "$M/imagenet_labels.txt" > "$W/l.txt"
 lab=$($T predict --model "$M/mobilenet_v2_1.0_224_quant.tflite" --labels "$W/l.txt" --top-k 1 --json "$SH/images/cat.bmp" | jq -r '.predictions[0].label')
