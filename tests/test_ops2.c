@@ -14,6 +14,7 @@
 #include "ops/ops.h"
 #include "ops/vmath.h"
 #include "testutil.h"
+#include "gradcheck.h"
 
 #include <float.h>
 
@@ -60,45 +61,8 @@ static int same_bits(const float *a, const float *b, long n) {
     return memcmp(a, b, (size_t)n * sizeof *a) == 0;
 }
 
-/* Finite-difference harness. forward() recomputes y (ny floats) from the current
- * inputs; the loss is sum(dy*y) in double. */
-typedef struct fd_op {
-    void (*forward)(struct fd_op *op);
-    float *y;
-    long ny;
-    const float *dy;
-    void *ctx;
-} fd_op;
 
-static double fd_loss(fd_op *op) {
-    op->forward(op);
-    double l = 0;
-    for (long i = 0; i < op->ny; i++) l += (double)op->dy[i] * op->y[i];
-    return l;
-}
 
-/* Compares analytic[i] with (L(p+h) - L(p-h)) / 2h for (up to ~300 sampled) i. */
-static int grad_check(const char *what, fd_op *op, float *param, long n,
-                      const float *analytic, float h, float atol, float rtol) {
-    long step = n > 300 ? n / 300 : 1;
-    float *num = fa(n), *ana = fa(n);
-    long k = 0;
-    for (long i = 0; i < n; i += step, k++) {
-        float v = param[i], vp = v + h, vm = v - h;
-        param[i] = vp;
-        double lp = fd_loss(op);
-        param[i] = vm;
-        double lm = fd_loss(op);
-        param[i] = v;
-        num[k] = (float)((lp - lm) / ((double)vp - (double)vm));
-        ana[k] = analytic[i];
-    }
-    int ok = tu_close(what, ana, num, k, atol, rtol);
-    free(num);
-    free(ana);
-    op->forward(op); /* leave y as the unperturbed forward */
-    return ok;
-}
 
 /* ---- vectorized exp / erfc --------------------------------------------------- */
 
@@ -265,7 +229,7 @@ static void test_act_fd(void) {
             }
         fill_n(dy, n, &r, 0, 1);
         act_ctx c = {&ACTS[k], x};
-        fd_op op = {act_fwd, y, n, dy, &c};
+        fd_op op = {act_fwd, y, n, dy, 0, &c};
         act_fwd(&op);
         ACTS[k].bwd(dx, dy, ACTS[k].from_y ? y : x, n);
         char nm[96];
@@ -323,7 +287,7 @@ static void chanmul_case(int n, int64_t hw, int c, uint64_t seed) {
     fill_n(k.x, nx, &r, 0, 1);
     fill_u(k.s, (long)n * c, &r, 0, 1);
     fill_n(dy, nx, &r, 0, 1);
-    fd_op op = {cm_fwd, y, nx, dy, &k};
+    fd_op op = {cm_fwd, y, nx, dy, 0, &k};
     cm_fwd(&op);
     tx_chanmul_backward(dx, ds, dy, k.x, k.s, n, hw, c);
     for (long b = 0; b < n; b++)
@@ -391,7 +355,7 @@ static void test_layerscale(void) {
         fill_n(k.x, nx, &r, 0, 1);
         fill_n(k.g, c, &r, 0, 0.1f);
         fill_n(dy, nx, &r, 0, 1);
-        fd_op op = {ls_fwd, y, nx, dy, &k};
+        fd_op op = {ls_fwd, y, nx, dy, 0, &k};
         ls_fwd(&op);
         tx_layerscale_backward(dx, dg, dy, k.x, k.g, rows, c);
         int ok = 1;
@@ -438,7 +402,7 @@ static void ln_fd_case(int64_t rows, int c, int affine, uint64_t seed) {
         fill_n(k.b, c, &r, 0, 0.5f);
     }
     fill_n(dy, nx, &r, 0, 1);
-    fd_op op = {ln_fwd, y, nx, dy, &k};
+    fd_op op = {ln_fwd, y, nx, dy, 0, &k};
     ln_fwd(&op);
     tx_layernorm_backward(dx, affine ? dw : NULL, affine ? db : NULL, dy, k.x, k.w, k.m, k.rs,
                           rows, c);
@@ -587,7 +551,7 @@ static void test_droppath(void) {
     /* finite differences (the op is linear in x, so this checks the scaling) */
     dp_ctx dc = {x, keep, 8, 5, 0.4f};
     for (int b = 0; b < 8; b++) keep[b] = (uint8_t)(b % 3 != 1);
-    fd_op op = {dp_fwd, y, 40, dy, &dc};
+    fd_op op = {dp_fwd, y, 40, dy, 0, &dc};
     dp_fwd(&op);
     tx_droppath_backward(dx, dy, keep, 8, 5, 0.4f);
     CHECK(grad_check("drop path dx fd", &op, x, 40, dx, 1e-2f, 1e-3f, 1e-3f), "fd");
@@ -643,7 +607,7 @@ static void attn_fd_case(int n, int t, int heads, int hd, int fused, uint64_t se
     long ny = (long)n * t * D;
     float *y = fa(ny), *dy = fa(ny), *g = fa(3 * ny), *g2 = fa(3 * ny);
     fill_n(dy, ny, &r, 0, 1);
-    fd_op op = {at_fwd, y, ny, dy, &c};
+    fd_op op = {at_fwd, y, ny, dy, 0, &c};
     at_fwd(&op);
     /* gradient buffer laid out like the inputs */
     float *dq = g, *dk = fused ? g + D : g + ny, *dv = fused ? g + 2 * D : g + 2 * ny;
@@ -869,7 +833,7 @@ static void cls_pos_case(int n, int t, int d, int has, uint64_t seed) {
     if (has) fill_n(k.cls, d, &r, 0, 1);
     fill_n(k.pos, (long)ty * d, &r, 0, 1);
     fill_n(dy, ny, &r, 0, 1);
-    fd_op op = {cp_fwd, y, ny, dy, &k};
+    fd_op op = {cp_fwd, y, ny, dy, 0, &k};
     cp_fwd(&op);
     long bad = 0;
     for (int b = 0; b < n; b++)
@@ -957,7 +921,7 @@ static void test_token0(void) {
     CHECK(bad == 0, "token0: %ld wrong", bad);
     /* finite differences */
     t0_ctx tc = {x, n, t, d};
-    fd_op op = {t0_fwd, y, n * d, dy, &tc};
+    fd_op op = {t0_fwd, y, n * d, dy, 0, &tc};
     CHECK(grad_check("token0 dx fd", &op, x, n * t * d, dx, 1e-2f, 1e-3f, 1e-3f), "fd");
     /* one token: the backward is a copy */
     tx_token0_backward(dx, dy, n, 1, d);
