@@ -149,3 +149,14 @@ void cli_json_str(FILE *f, const char *s) {
     }
     fputc('"', f);
 }
+
+void cli_image_error(const char *cmd, const char *image, const char *msg, int json) {
+    if (json) {
+        printf("{\"image\": ");
+        cli_json_str(stdout, image);
+        printf(", \"error\": ");
+        cli_json_str(stdout, msg);
+        printf("}\n");
+    }
+    fprintf(stderr, "taxon %s: error: %s\n", cmd, msg);
+}

@@ -41,6 +41,9 @@ void cli_bar_done(cli_bar *b);
 void cli_fmt_duration(char *buf, size_t n, double s);
 /* Writes s as a JSON string literal. */
 void cli_json_str(FILE *f, const char *s);
+/* An image a per-image command could not process: {"image": ..., "error": ...} on stdout
+ * with --json, and "taxon CMD: error: msg" on stderr either way. */
+void cli_image_error(const char *cmd, const char *image, const char *msg, int json);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

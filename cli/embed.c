@@ -54,14 +54,7 @@ int cmd_embed(int argc, char **argv) {
     for (int i = 0; i < npos && v; i++) {
         if (tx_embed_file(s, pos[i], v, &err)) {
             bad = 1;
-            if (json) {
-                printf("{\"image\": ");
-                cli_json_str(stdout, pos[i]);
-                printf(", \"error\": ");
-                cli_json_str(stdout, err.msg);
-                printf("}\n");
-            }
-            fprintf(stderr, "taxon embed: error: %s\n", err.msg);
+            cli_image_error("embed", pos[i], err.msg, json);
             continue;
         }
         if (normalize) {

@@ -170,14 +170,7 @@ int cmd_predict(int argc, char **argv) {
         int n;
         if (tx_predict_file(s, pos[i], k, p, &n, &err)) {
             bad = 1;
-            if (json) {
-                printf("{\"image\": ");
-                cli_json_str(stdout, pos[i]);
-                printf(", \"error\": ");
-                cli_json_str(stdout, err.msg);
-                printf("}\n");
-            }
-            fprintf(stderr, "taxon predict: error: %s\n", err.msg);
+            cli_image_error("predict", pos[i], err.msg, json);
             continue;
         }
         if (json) {
