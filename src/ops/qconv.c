@@ -455,13 +455,16 @@ static void run_c(const tx_qconv *p, uint8_t *y, const void *x, int n) {
                         int64_t xb = (((int64_t)b * d->h + iy) * d->w + ix) * d->c;
                         if (d->kind == TX_QCONV_DEPTHWISE) {
                             int wv = ld8(p->wraw, ((int64_t)ky * d->kw + kx) * d->oc + o, wt);
-                            acc += (ld8(x, xb + o / dm, t) - d->in.zero_point) * (wv - d->w_zp);
+                            /* int32 with wrapping, as TFLite's accumulator (a hostile bias can
+                             * sit at the edge of the range) */
+                            acc = (int32_t)((uint32_t)acc +
+                                            (uint32_t)((ld8(x, xb + o / dm, t) - d->in.zero_point) * (wv - d->w_zp)));
                         } else {
                             const int64_t wb = (((int64_t)o * d->kh + ky) * d->kw + kx) * d->c;
                             int32_t s = 0;
                             for (int ci = 0; ci < d->c; ci++)
-                                s += (ld8(x, xb + ci, t) - d->in.zero_point) *
-                                     (ld8(p->wraw, wb + ci, wt) - d->w_zp);
+                                s = (int32_t)((uint32_t)s + (uint32_t)((ld8(x, xb + ci, t) - d->in.zero_point) *
+                                                                       (ld8(p->wraw, wb + ci, wt) - d->w_zp)));
                             acc = (int32_t)((uint32_t)acc + (uint32_t)s);
                         }
                     }
