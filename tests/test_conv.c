@@ -17,6 +17,7 @@
 #define tx_conv2d_packed_floats portable_conv2d_packed_floats
 #define tx_conv2d_pack portable_conv2d_pack
 #define tx_conv2d_forward_packed portable_conv2d_forward_packed
+#define tx_conv2d_packed_scratch_floats portable_conv2d_packed_scratch_floats
 #include "ops/conv.c"
 #undef tx_conv_shape_init
 #undef tx_conv2d_scratch_floats
@@ -27,6 +28,7 @@
 #undef tx_conv2d_packed_floats
 #undef tx_conv2d_pack
 #undef tx_conv2d_forward_packed
+#undef tx_conv2d_packed_scratch_floats
 
 typedef struct {
     const char *name;
@@ -245,13 +247,14 @@ static double g_worst_act, g_worst_packed;
  * batch 1, used at the case's batch). */
 static void check_packed_act(const conv_impl *im, const conv_case *k, int idx) {
     tx_err err = {0};
+    char what_act[160];
     tx_conv_shape s, s1;
     CHECK_OK(make_shape_t(k, &s, 0, &err), &err);
     conv_case k1 = *k;
     k1.n = 1;
     CHECK_OK(make_shape_t(&k1, &s1, 0, &err), &err);
-    s.act = 1 + idx % 3;          /* unpacked forward: relu, clamp, relu6 in turn */
-    s1.act = idx % 4;             /* packed: also none */
+    s.act = 1 + idx % 5;          /* unpacked forward: relu, clamp, relu6, silu, gelu in turn */
+    s1.act = idx % 6;             /* packed: also none */
     tx_rng r;
     tx_rng_seed(&r, (uint64_t)(77 + idx));
     int64_t nx = (int64_t)s.n * s.h * s.w * s.c, ny = (int64_t)s.n * s.oh * s.ow * s.oc;
@@ -264,12 +267,28 @@ static void check_packed_act(const conv_impl *im, const conv_case *k, int idx) {
     tx_conv_shape sp = s;
     sp.act = s1.act;
     tx_conv2d_forward_ref(yp_ref, x, w, b, &sp);
-    /* the reference applies the clamp: some outputs must sit on the bounds */
-    int64_t clamped = 0;
-    float lo = s.act == 2 ? -1.0f : 0.0f, hi = s.act == 3 ? 6.0f : s.act == 2 ? 1.0f : 1e30f;
-    for (int64_t i = 0; i < ny; i++) clamped += y_ref[i] == lo || y_ref[i] == hi;
-    CHECK(clamped > 0 && y_ref[0] >= lo && y_ref[0] <= hi, "%s: act %d clamped nothing",
-          k->name, s.act);
+    if (s.act <= 3) {
+        /* the reference applies the clamp: some outputs must sit on the bounds */
+        int64_t clamped = 0;
+        float lo = s.act == 2 ? -1.0f : 0.0f, hi = s.act == 3 ? 6.0f : s.act == 2 ? 1.0f : 1e30f;
+        for (int64_t i = 0; i < ny; i++) clamped += y_ref[i] == lo || y_ref[i] == hi;
+        CHECK(clamped > 0 && y_ref[0] >= lo && y_ref[0] <= hi, "%s: act %d clamped nothing",
+              k->name, s.act);
+    } else {
+        /* silu / gelu: the reference's epilogue against libm in double on its plain output */
+        float *plain = nans(ny), *want = nans(ny);
+        tx_conv_shape s0 = s;
+        s0.act = 0;
+        tx_conv2d_forward_ref(plain, x, w, b, &s0);
+        for (int64_t i = 0; i < ny; i++) {
+            double v = plain[i];
+            want[i] = (float)(s.act == 4 ? v / (1 + exp(-v)) : 0.5 * v * erfc(-v / sqrt(2.0)));
+        }
+        snprintf(what_act, sizeof what_act, "%s ref act%d vs libm", k->name, s.act);
+        CHECK(tu_close(what_act, y_ref, want, ny, 1e-6f, 1e-5f), "%s", what_act);
+        free(plain);
+        free(want);
+    }
     size_t np = im->packed_floats(&s1);
     CHECK(np == im->packed_floats(&s), "%s: packed size depends on the batch", k->name);
     float *wp = scratch_alloc(np);

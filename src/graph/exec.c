@@ -97,6 +97,17 @@ static tx_conv_shape conv_shape(const tx_model *m, const tx_node *nd, int n, int
     return s;
 }
 
+/* A linear layer over rows = n * oh * ow positions as a 1x1 convolution of a rows x 1
+ * image: w[out, in] is already OHWI, so the inference executor packs it once and runs
+ * it through the conv kernels (with their activation epilogue). */
+static tx_conv_shape linear_shape(const tx_model *m, const tx_node *nd, int n, int threads) {
+    const tx_node *a = &m->nodes[nd->in[0]];
+    tx_conv_shape s = {.n = n * nd->oh * nd->ow, .h = 1, .w = 1, .c = a->oc, .oc = nd->oc,
+                       .kh = 1, .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1,
+                       .oh = 1, .ow = 1, .threads = threads};
+    return s;
+}
+
 static tx_pool_shape pool_shape(const tx_model *m, const tx_node *nd, int n) {
     const tx_node *a = &m->nodes[nd->in[0]];
     tx_pool_shape s = {.n = n, .h = a->oh, .w = a->ow, .c = a->oc, .kh = nd->kh, .kw = nd->kw,
@@ -152,12 +163,17 @@ static int fold_conv_bn_act(tx_exec *e) {
             e->fw[j] = fw;
             e->fb[j] = fb;
             e->folded[i] = 1;
-        } else if (nd->op == TX_OP_RELU || nd->op == TX_OP_RELU6) {
+        } else if (nd->op == TX_OP_RELU || nd->op == TX_OP_RELU6 || nd->op == TX_OP_SILU ||
+                   nd->op == TX_OP_GELU) {
             int c = e->folded[j] ? m->nodes[j].in[0] : j;
-            if (m->nodes[c].op != TX_OP_CONV2D || m->nodes[c].dtype != TX_F32 || m->nodes[c].act ||
-                m->nodes[c].fq || e->conv_act[c])
+            const tx_node *cn = &m->nodes[c];
+            if ((cn->op != TX_OP_CONV2D && cn->op != TX_OP_LINEAR) || cn->dtype != TX_F32 ||
+                cn->act || cn->fq || e->conv_act[c])
                 continue;
-            e->conv_act[c] = nd->op == TX_OP_RELU ? TX_ACT_RELU : TX_ACT_RELU6;
+            e->conv_act[c] = nd->op == TX_OP_RELU    ? TX_ACT_RELU
+                             : nd->op == TX_OP_RELU6 ? TX_ACT_RELU6
+                             : nd->op == TX_OP_SILU  ? TX_ACT_SILU
+                                                     : TX_ACT_GELU;
             e->folded[i] = 1;
         }
     }
@@ -284,10 +300,15 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
         !e->mask || !e->pgrad)
         goto nomem;
     if (!training && !(opts && opts->no_fusion) && fold_conv_bn_act(e)) goto nomem;
-    for (int i = 1; !training && i < nn; i++) { /* pack inference conv weights once */
+    for (int i = 1; !training && i < nn; i++) { /* pack inference conv/linear weights once */
         const tx_node *nd = &m->nodes[i];
-        if (nd->op != TX_OP_CONV2D || nd->dtype != TX_F32) continue;
-        tx_conv_shape cs = conv_shape(m, nd, max_batch, e->threads);
+        if ((nd->op != TX_OP_CONV2D && nd->op != TX_OP_LINEAR) || nd->dtype != TX_F32) continue;
+        tx_conv_shape cs = nd->op == TX_OP_LINEAR ? linear_shape(m, nd, max_batch, e->threads)
+                                                  : conv_shape(m, nd, max_batch, e->threads);
+        if (tx_conv_shape_init(&cs, err)) {
+            tx_exec_free(e);
+            return tx_err_prefix(err, TX_ESHAPE, "node '%s'", nd->name);
+        }
         size_t pf = tx_conv2d_packed_floats(&cs);
         if (!pf) continue;
         if (!(e->wpack[i] = own(e, pf * sizeof(float)))) goto nomem;
@@ -304,7 +325,11 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
         quantized |= is_qnode(nd) && i > 0;
         if (nd->op == TX_OP_CONV2D && nd->dtype == TX_F32) {
             tx_conv_shape s = conv_shape(m, nd, max_batch, e->threads);
-            size_t sc = tx_conv2d_scratch_floats(&s);
+            size_t sc = e->wpack[i] ? tx_conv2d_packed_scratch_floats(&s) : tx_conv2d_scratch_floats(&s);
+            if (sc > scratch) scratch = sc;
+        } else if (nd->op == TX_OP_LINEAR && e->wpack[i]) {
+            tx_conv_shape s = linear_shape(m, nd, max_batch, e->threads);
+            size_t sc = tx_conv2d_packed_scratch_floats(&s);
             if (sc > scratch) scratch = sc;
         } else if (nd->op == TX_OP_ATTENTION) {
             const tx_node *a = &m->nodes[nd->in[0]];
@@ -472,7 +497,15 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
             tx_global_avgpool_forward(y, x, n, a->oh * a->ow, a->oc);
             break;
         case TX_OP_LINEAR:
-            tx_linear_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, rows, a->oc, nd->oc);
+            if (e->wpack[i]) {
+                tx_conv_shape s = linear_shape(m, nd, n, e->threads);
+                s.act = e->conv_act[i];
+                tx_conv2d_forward_packed(y, x, e->wpack[i], nd->bias ? P(e, nd, 1) : NULL, &s,
+                                         e->scratch);
+                if (s.act) conv_did_act = 1;
+            } else {
+                tx_linear_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, rows, a->oc, nd->oc);
+            }
             break;
         case TX_OP_DROPOUT:
             if (e->training) tx_dropout_forward(y, e->mask[i], x, cnt, nd->p, &e->rng);
@@ -499,8 +532,12 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
             if (!e->folded[i]) tx_relu6_forward(y, x, cnt);
             break;
         case TX_OP_SIGMOID: tx_sigmoid_forward(y, x, cnt); break;
-        case TX_OP_SILU: tx_silu_forward(y, x, cnt); break;
-        case TX_OP_GELU: tx_gelu_forward(y, x, cnt); break;
+        case TX_OP_SILU:
+            if (!e->folded[i]) tx_silu_forward(y, x, cnt);
+            break;
+        case TX_OP_GELU:
+            if (!e->folded[i]) tx_gelu_forward(y, x, cnt);
+            break;
         case TX_OP_HARDSWISH: tx_hardswish_forward(y, x, cnt); break;
         case TX_OP_HARDSIGMOID: tx_hardsigmoid_forward(y, x, cnt); break;
         case TX_OP_SOFTMAX: tx_softmax_forward(y, x, (int)rows, nd->oc); break;

@@ -58,7 +58,10 @@ typedef enum {
 
 /* Fused activation of conv2d, linear, add, mul and the pools (TFLite's codes). Float
  * nodes apply it after the op (forward and backward); quantized nodes clamp to it. */
-enum { TX_ACT_NONE = 0, TX_ACT_RELU = 1, TX_ACT_RELU_N1_TO_1 = 2, TX_ACT_RELU6 = 3 };
+enum { TX_ACT_NONE = 0, TX_ACT_RELU = 1, TX_ACT_RELU_N1_TO_1 = 2, TX_ACT_RELU6 = 3,
+       /* epilogues only: the inference executor folds a SiLU / GELU node into the conv or
+        * linear before it (tx_conv_shape.act); never a node's act in a model file */
+       TX_ACT_SILU = 4, TX_ACT_GELU = 5 };
 
 const char *tx_op_name(tx_op_kind k);
 int tx_op_from_name(const char *s); /* -1 when unknown */

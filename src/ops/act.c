@@ -91,20 +91,26 @@ void tx_dropout_backward(float *dx, const float *dy, const uint8_t *mask, int64_
 /* Transcendental kernels are compute-bound: threads pay off sooner. */
 #define ACT_PAR_MIN_T 16384
 
-void tx_sigmoid_forward(float *y, const float *x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
-    for (int64_t i = 0; i < n; i++) y[i] = tx_vsigmoidf(x[i]);
+/* y = f(x) by vmath.h's row functions (the ones the conv epilogues use), in chunks. */
+#define ACT_CHUNK 4096
+static void map_rows(void (*f)(float *, const float *, int64_t), float *y, const float *x,
+                     int64_t n) {
+    const int64_t chunks = (n + ACT_CHUNK - 1) / ACT_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= ACT_PAR_MIN_T)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t i0 = c * ACT_CHUNK;
+        f(y + i0, x + i0, n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK);
+    }
 }
+
+void tx_sigmoid_forward(float *y, const float *x, int64_t n) { map_rows(tx_vsigmoid_row, y, x, n); }
 
 void tx_sigmoid_backward(float *dx, const float *dy, const float *y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i]) * y[i];
 }
 
-void tx_silu_forward(float *y, const float *x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + tx_vexpf(-x[i]));
-}
+void tx_silu_forward(float *y, const float *x, int64_t n) { map_rows(tx_vsilu_row, y, x, n); }
 
 void tx_silu_backward(float *dx, const float *dy, const float *x, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
@@ -114,10 +120,7 @@ void tx_silu_backward(float *dx, const float *dy, const float *x, int64_t n) {
     }
 }
 
-void tx_gelu_forward(float *y, const float *x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= ACT_PAR_MIN_T)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] * tx_vphif(x[i]);
-}
+void tx_gelu_forward(float *y, const float *x, int64_t n) { map_rows(tx_vgelu_row, y, x, n); }
 
 void tx_gelu_backward(float *dx, const float *dy, const float *x, int64_t n) {
     const float inv_sqrt_2pi = 0.398942280401432678f;

@@ -52,6 +52,7 @@
  * The *_ref twins are the definition: plain loops accumulating in double.
  */
 #include "ops/ops.h"
+#include "ops/vmath.h"
 
 #include <string.h>
 
@@ -332,24 +333,38 @@ static geo make_geo(const tx_conv_shape *s) {
 #endif
 
 /* ---- fused activation (tx_conv_shape.act) ---------------------------------------------
- * Bounds lo <= y <= hi; NaN stays NaN (the comparisons are false, and AVX-512's max/min
- * return their second operand when one is NaN). */
+ * The clamps (relu, relu6, [-1, 1]) bound lo <= y <= hi in registers; NaN stays NaN (the
+ * comparisons are false, and AVX-512's max/min return their second operand when one is
+ * NaN). SiLU and GELU (fn) run over each output tile right after it is stored, while it
+ * is in L1, with vmath.h's functions: the same bits as act.c's separate passes. */
 typedef struct {
-    int on;
+    int on;     /* clamp */
     float lo, hi;
+    int fn;     /* 0, or TX_ACT_SILU (4) / TX_ACT_GELU (5) */
 } act_clamp;
 
 static act_clamp act_of(int act) {
     switch (act) {
-    case 1: return (act_clamp){1, 0.0f, __builtin_inff()};
-    case 2: return (act_clamp){1, -1.0f, 1.0f};
-    case 3: return (act_clamp){1, 0.0f, 6.0f};
-    default: return (act_clamp){0, 0.0f, 0.0f};
+    case 1: return (act_clamp){1, 0.0f, __builtin_inff(), 0};
+    case 2: return (act_clamp){1, -1.0f, 1.0f, 0};
+    case 3: return (act_clamp){1, 0.0f, 6.0f, 0};
+    case 4: case 5: return (act_clamp){0, 0.0f, 0.0f, act};
+    default: return (act_clamp){0, 0.0f, 0.0f, 0};
     }
 }
 
-/* y[0..n) clamped in place. */
+/* The function part on rows x cols floats at y (row stride ld). */
+static void act_tile(float *y, int64_t ld, int64_t rows, int64_t cols, int fn) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * ld;
+        if (fn == 4) tx_vsilu_row(yr, yr, cols);
+        else tx_vgelu_row(yr, yr, cols);
+    }
+}
+
+/* y[0..n) activated in place. */
 static void act_inplace(float *y, int64_t n, act_clamp a) {
+    if (a.fn) act_tile(y, n, 1, n, a.fn);
     if (!a.on) return;
     const float lo = a.lo, hi = a.hi;
 #pragma omp simd
@@ -608,6 +623,7 @@ dwf_strip(float *yp, int64_t oc, const float *xs, int64_t rs, int64_t ps, int64_
         for (int r = 0; r < R; r++) v16_store(t[r], acc[r]);
         for (int r = 0; r < m; r++) memcpy(yp + r * oc, t[r], (size_t)cnt * sizeof(float));
     }
+    if (act.fn) act_tile(yp, oc, m, cnt, act.fn);
 }
 
 /* Output row oy of image n, channel blocks [b0, b1). */
@@ -1533,6 +1549,7 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
                 case 2: pk_fwd_12_2(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
                 default: pk_fwd_8_1(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
                 }
+                if (act.fn && t0 + nt == taps) act_tile(yp, d->oc, m, imin64(width, cout - o0), act.fn);
             }
         }
     }
@@ -1969,6 +1986,9 @@ static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d
                 if (two_c) v16_store(y10 + oc + cb, o[3]);
             }
         }
+        if (act.fn) {
+            act_tile(y00, d->ow * oc, two_r ? 2 : 1, (two_c ? 2 : 1) * oc, act.fn);
+        }
     }
 }
 
@@ -2370,6 +2390,16 @@ size_t tx_conv2d_packed_floats(const tx_conv_shape *s) {
     return (size_t)pk_wfloats(&d);
 #else
     return (size_t)s->oc * s->kh * s->kw * (s->c / s->groups);
+#endif
+}
+
+size_t tx_conv2d_packed_scratch_floats(const tx_conv_shape *s) {
+    if (dwf_ok(s) || is_direct(s)) return 0;
+#ifdef TX_CONV_PK
+    if (wg_ok_packed(s)) return wg_packed_scratch_floats(s);
+    return s->c <= CONST_ZEROS ? 0 : (size_t)s->c;
+#else
+    return tx_conv2d_scratch_floats(s);
 #endif
 }
 

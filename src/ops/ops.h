@@ -46,7 +46,8 @@ typedef struct tx_conv_shape {
     int act;            /* activation every forward path applies right after the bias
                            (inference fusion of conv + bias + activation): 0 none,
                            1 relu, 2 clamp to [-1, 1], 3 relu6 (TFLite's codes, TX_ACT_*
-                           in graph.h). NaN stays NaN. Backward ignores it (the caller
+                           in graph.h), 4 silu, 5 gelu (erf; the same bits as act.c's
+                           passes). NaN stays NaN. Backward ignores it (the caller
                            applies the activation's own backward to dy first). */
 } tx_conv_shape;
 
@@ -71,6 +72,8 @@ size_t tx_conv2d_packed_floats(const tx_conv_shape *s);
 void tx_conv2d_pack(float *wp, const float *w, const tx_conv_shape *s);
 void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const float *b,
                               const tx_conv_shape *s, float *scratch);
+/* Scratch floats tx_conv2d_forward_packed needs (at most tx_conv2d_scratch_floats(s)). */
+size_t tx_conv2d_packed_scratch_floats(const tx_conv_shape *s);
 void tx_conv2d_forward_ref(float *y, const float *x, const float *w, const float *b,
                            const tx_conv_shape *s);
 void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,

@@ -121,5 +121,76 @@ static inline float tx_vphi_e(float x, float e) {
 static inline float tx_vphif(float x) { return tx_vphi_e(x, tx_vexp_halfsq(x)); }
 
 static inline float tx_vsigmoidf(float x) { return 1.0f / (1.0f + tx_vexpf(-x)); }
+/* silu(x) = x * sigmoid(x) and gelu(x) = x * Phi(x): the forms act.c's passes and the
+ * conv/linear epilogues share, so a fused activation gives the same bits as a pass. */
+static inline float tx_vsiluf(float x) { return x / (1.0f + tx_vexpf(-x)); }
+static inline float tx_vgeluf(float x) { return x * tx_vphif(x); }
+
+/* ---- rows: y[i] = f(x[i]) for i < n (y may equal x) ----------------------------------
+ * What act.c's passes and the conv/linear epilogues call, so fused and separate
+ * activations give the same bits. With AVX-512, sigmoid and silu use tx_v16_exp below
+ * (fused multiply-adds and vscalefps: about half the instructions of tx_vexpf, which
+ * keeps to plain arithmetic so that every x86-64 vector width gives its bits); results
+ * differ from the portable build's in the last bit or two. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* exp(x) on 16 lanes, within ~2 ulp: n = round(x log2 e), r = x - n ln2 (two FMA steps,
+ * Cody-Waite), exp(r) by the degree-5 polynomial of tx_vexpf, then times 2^n by
+ * vscalefps, which rounds overflow to +inf and underflow to denormals/0 once. x is
+ * clamped to [-104, 89] first (NaN passes: max/min return the second operand). */
+static inline __m512 tx_v16_exp(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 q = _mm512_set1_ps(0.0013859291075737907f);
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.008374763974931f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.04166772432095445f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.16666420945132146f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.49999995350994125f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0000000360921262f));
+    const __m512 p = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __m512 tx_v16_sigmoid(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(one, _mm512_add_ps(one, tx_v16_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+static inline __m512 tx_v16_silu(__m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return _mm512_div_ps(x, _mm512_add_ps(one, tx_v16_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+#define TX_V16_ROW(NAME, F)                                                                 \
+    static inline void NAME(float *y, const float *x, int64_t n) {                         \
+        int64_t i = 0;                                                                      \
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, F(_mm512_loadu_ps(x + i)));   \
+        if (i < n) {                                                                        \
+            const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                           \
+            _mm512_mask_storeu_ps(y + i, m, F(_mm512_maskz_loadu_ps(m, x + i)));            \
+        }                                                                                   \
+    }
+TX_V16_ROW(tx_vsigmoid_row, tx_v16_sigmoid)
+TX_V16_ROW(tx_vsilu_row, tx_v16_silu)
+#undef TX_V16_ROW
+#else
+static inline void tx_vsigmoid_row(float *y, const float *x, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = tx_vsigmoidf(x[i]);
+}
+static inline void tx_vsilu_row(float *y, const float *x, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = tx_vsiluf(x[i]);
+}
+#endif
+
+static inline void tx_vgelu_row(float *y, const float *x, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = tx_vgeluf(x[i]);
+}
 
 #endif
