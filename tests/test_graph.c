@@ -352,22 +352,38 @@ static void test_inference_fusion(void) {
             else if (strstr(nm, "running_mean") || (m->params[i].t.ndim == 1 && strstr(nm, "bias")))
                 for (int64_t k = 0; k < n; k++) p[k] = 0.2f * tx_rng_normal(&r);
         }
-        int N = 2, D = 32 * 32 * c;
+        int N = 5, D = 32 * 32 * c;
         float *x = malloc((size_t)N * D * sizeof(float));
         for (int i = 0; i < N * D; i++) x[i] = tx_rng_normal(&r);
-        tx_exec *ef = NULL, *eu = NULL;
-        tx_exec_opts plain = {.no_fusion = 1};
+        tx_exec *ef = NULL, *eu = NULL, *ec = NULL;
+        tx_exec_opts plain = {.no_fusion = 1}, chunked = {.chunk = 2};
         CHECK_OK(tx_exec_create(m, N, 0, 0, &ef, &err), &err);
         CHECK_OK(tx_exec_create_opts(m, N, 0, 0, &plain, &eu, &err), &err);
-        if (ef && eu) {
+        CHECK_OK(tx_exec_create_opts(m, N, 0, 0, &chunked, &ec, &err), &err);
+        if (ef && eu && ec) {
             const float *yf = tx_exec_forward(ef, x, N);
             const float *yu = tx_exec_forward(eu, x, N);
             char label[64];
             snprintf(label, sizeof label, "%s fused vs plain", archs[a]);
             CHECK(tu_close(label, yf, yu, N * 7, 1e-4, 1e-4), "%s: fusion changes the logits", archs[a]);
+            /* the batch in chunks of 2 (2 + 2 + 1): the logits and the feature node of
+             * every image as in one pass */
+            const float *yc = tx_exec_forward(ec, x, N);
+            snprintf(label, sizeof label, "%s chunks of 2 vs whole", archs[a]);
+            CHECK(tu_close(label, yc, yf, N * 7, 1e-5, 1e-5), "%s: chunked logits differ", archs[a]);
+            int fi = tx_model_feature_node(m);
+            CHECK(fi > 0, "%s: no feature node", archs[a]);
+            if (fi > 0) {
+                int64_t nf = (int64_t)N * m->nodes[fi].oh * m->nodes[fi].ow * m->nodes[fi].oc;
+                snprintf(label, sizeof label, "%s chunked features", archs[a]);
+                CHECK(tu_close(label, tx_exec_node_output(ec, fi), tx_exec_node_output(ef, fi), nf,
+                               1e-5, 1e-5),
+                      "%s: chunked features differ", archs[a]);
+            }
         }
         tx_exec_free(ef);
         tx_exec_free(eu);
+        tx_exec_free(ec);
         free(x);
         tx_model_free(m);
     }

@@ -39,10 +39,19 @@ struct tx_exec {
     uint8_t *folded;
     int *conv_act;
     float **fw, **fb;
-    float **wpack;  /* inference: conv weights packed once (tx_conv2d_pack) */
+    float **wpack;  /* inference: conv/linear weights packed once (tx_conv2d_pack) */
+    /* inference in chunks: a batch runs `chunk` images at a time through the whole
+     * network (activations planned for one chunk stay in cache instead of streaming
+     * every layer's batch through memory); out_all / feat_all collect the output and
+     * the feature node of the whole batch when chunk < max_batch */
+    int chunk;
+    void *out_all, *feat_all;
     void **owned;   /* every separately allocated buffer, freed at the end */
     int n_owned, cap_owned;
 };
+
+/* Activation memory a batch of inference may take before it runs in chunks. */
+#define TX_CHUNK_BYTES ((size_t)16 << 20)
 
 static void *own(tx_exec *e, size_t bytes) {
     if (e->n_owned == e->cap_owned) {
@@ -196,8 +205,9 @@ static int unfused(const tx_exec *e, int j) {
     return j;
 }
 
-/* Inference memory plan: offsets (in floats) into one arena. */
-static int plan_inference(tx_exec *e, tx_err *err) {
+/* Inference memory plan for e->chunk images: offsets (in floats) into one arena. dry:
+ * only e->arena_bytes (nothing allocated). */
+static int plan_inference(tx_exec *e, int dry, tx_err *err) {
     tx_model *m = e->m;
     int nn = m->n_nodes;
     int *last = malloc((size_t)nn * sizeof(int));
@@ -212,7 +222,7 @@ static int plan_inference(tx_exec *e, tx_err *err) {
         const tx_node *nd = &m->nodes[i];
         root[i] = aliases_input(e, i) ? root[nd->in[0]] : i;
         last[i] = i;
-        size[i] = (node_bytes(nd, e->max_batch) + 3) / 4; /* in floats */
+        size[i] = (node_bytes(nd, e->chunk) + 3) / 4; /* in floats */
     }
     last[nn - 1] = nn; /* the output stays alive */
     for (int i = 0; i < nn; i++)
@@ -254,8 +264,12 @@ static int plan_inference(tx_exec *e, tx_err *err) {
         live[n_live++] = i;
     }
     e->arena_bytes = top * sizeof(float);
-    e->arena = own(e, e->arena_bytes);
     int rc = TX_OK;
+    if (dry) {
+        free(last); free(root); free(off); free(size); free(live);
+        return rc;
+    }
+    e->arena = own(e, e->arena_bytes);
     if (!e->arena) rc = tx_err_set(err, TX_ENOMEM, "out of memory (activations, %zu bytes)", e->arena_bytes);
     else
         for (int i = 0; i < nn; i++) e->act[i] = (float *)e->arena + off[root[i]];
@@ -357,8 +371,25 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     }
 
     if (!training) {
-        int rc = plan_inference(e, err);
+        /* chunk: the caller's, or as many images as keep the planned activations within
+         * TX_CHUNK_BYTES (measured: mobilenet_v2 / efficientnet_b0 at batch 16 run
+         * 10-15% faster in chunks of 2 than whole; resnet50 and ViT-B do not mind) */
+        e->chunk = 1;
+        int rc = plan_inference(e, 1, err);
         if (rc) { tx_exec_free(e); return rc; }
+        size_t per = e->arena_bytes > 0 ? e->arena_bytes : 1;
+        e->chunk = opts && opts->chunk > 0 ? opts->chunk
+                   : per >= TX_CHUNK_BYTES ? 1 : (int)(TX_CHUNK_BYTES / per);
+        if (e->chunk > max_batch) e->chunk = max_batch;
+        rc = plan_inference(e, 0, err);
+        if (rc) { tx_exec_free(e); return rc; }
+        if (e->chunk < max_batch) {
+            int fnode = tx_model_feature_node(m);
+            if (!(e->out_all = own(e, node_bytes(&m->nodes[nn - 1], max_batch)))) goto nomem;
+            if (fnode > 0 && fnode != nn - 1 &&
+                !(e->feat_all = own(e, node_bytes(&m->nodes[fnode], max_batch))))
+                goto nomem;
+        }
     } else {
         if (!(e->tmp = own(e, biggest * sizeof(float)))) goto nomem;
         for (int i = 0; i < nn; i++) {
@@ -407,7 +438,10 @@ float *tx_exec_param_grad(tx_exec *e, int i) {
     return (i >= 0 && i < e->m->n_params) ? e->pgrad[i] : NULL;
 }
 const void *tx_exec_node_output(tx_exec *e, int node) {
-    return (node >= 0 && node < e->m->n_nodes) ? e->act[node] : NULL;
+    if (node < 0 || node >= e->m->n_nodes) return NULL;
+    if (e->out_all && node == e->m->n_nodes - 1) return e->out_all;
+    if (e->feat_all && node == tx_model_feature_node(e->m)) return e->feat_all;
+    return e->act[node];
 }
 
 static float *P(tx_exec *e, const tx_node *nd, int k) {
@@ -434,13 +468,45 @@ static void act_backward(float *dy, const float *y, int64_t cnt, int act) {
     }
 }
 
+static void run_nodes(tx_exec *e, int n);
+
 const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
     tx_model *m = e->m;
     if (n < 1) n = 1;
     if (n > e->max_batch) n = e->max_batch;
     e->n = n;
-    const tx_node *in0 = &m->nodes[0];
-    memcpy(e->act[0], input, node_bytes(in0, n));
+    const tx_node *in0 = &m->nodes[0], *last = &m->nodes[m->n_nodes - 1];
+    if (e->training || e->chunk >= e->max_batch) {
+        memcpy(e->act[0], input, node_bytes(in0, n));
+        run_nodes(e, n);
+        if (e->out_f) {
+            tx_dequantize(e->out_f, e->act[m->n_nodes - 1], (int64_t)node_floats(last, n),
+                          last->dtype == TX_I8 ? TX_QT_S8 : TX_QT_U8,
+                          (tx_qparam){last->qscale, last->qzp});
+            return e->out_f;
+        }
+        return e->act[m->n_nodes - 1];
+    }
+    const int fnode = tx_model_feature_node(m);
+    const size_t in1 = node_bytes(in0, 1), out1 = node_bytes(last, 1);
+    const size_t feat1 = fnode > 0 ? node_bytes(&m->nodes[fnode], 1) : 0;
+    for (int c0 = 0; c0 < n; c0 += e->chunk) {
+        const int cn = n - c0 < e->chunk ? n - c0 : e->chunk;
+        memcpy(e->act[0], (const uint8_t *)input + c0 * in1, cn * in1);
+        run_nodes(e, cn);
+        memcpy((uint8_t *)e->out_all + c0 * out1, e->act[m->n_nodes - 1], cn * out1);
+        if (e->feat_all) memcpy((uint8_t *)e->feat_all + c0 * feat1, e->act[fnode], cn * feat1);
+        if (e->out_f)
+            tx_dequantize(e->out_f + (size_t)c0 * node_floats(last, 1), e->act[m->n_nodes - 1],
+                          (int64_t)node_floats(last, cn), last->dtype == TX_I8 ? TX_QT_S8 : TX_QT_U8,
+                          (tx_qparam){last->qscale, last->qzp});
+    }
+    return e->out_f ? e->out_f : e->out_all;
+}
+
+/* Nodes 1.. on the n images in act[0]. */
+static void run_nodes(tx_exec *e, int n) {
+    tx_model *m = e->m;
     for (int i = 1; i < m->n_nodes; i++) {
         const tx_node *nd = &m->nodes[i];
         double t0 = e->prof ? tx_now() : 0;
@@ -579,14 +645,6 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
                                  nd->fq == TX_U8 ? 255 : 127);
         if (e->prof) e->prof[2 * i] += tx_now() - t0;
     }
-    const tx_node *last = &m->nodes[m->n_nodes - 1];
-    if (e->out_f) {
-        tx_dequantize(e->out_f, e->act[m->n_nodes - 1], (int64_t)node_floats(last, n),
-                      last->dtype == TX_I8 ? TX_QT_S8 : TX_QT_U8,
-                      (tx_qparam){last->qscale, last->qzp});
-        return e->out_f;
-    }
-    return e->act[m->n_nodes - 1];
 }
 
 /* Where the gradient for node j goes: straight into its buffer the first time,

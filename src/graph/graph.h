@@ -210,6 +210,8 @@ void tx_exec_free(tx_exec *e);
 typedef struct tx_exec_opts {
     int no_fusion;   /* inference: run every node as written (no batch norm folding or
                         conv + activation fusion); for tests and profiling */
+    int chunk;       /* inference: images per pass through the network (a larger batch
+                        runs in chunks); 0: the whole batch at once */
 } tx_exec_opts;
 int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
                         const tx_exec_opts *opts, tx_exec **out, tx_err *err);
