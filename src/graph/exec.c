@@ -38,6 +38,7 @@ struct tx_exec {
      * weights and bias with the batch norm folded in) */
     uint8_t *folded;
     int *conv_act;
+    int *conv_res;  /* 1 + the node a conv adds to its output (a folded residual add), or 0 */
     float **fw, **fb;
     float **wpack;  /* inference: conv/linear weights packed once (tx_conv2d_pack) */
     /* inference in chunks: a batch runs `chunk` images at a time through the whole
@@ -77,7 +78,7 @@ void tx_exec_free(tx_exec *e) {
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
     free(e->fused);
-    free(e->folded); free(e->conv_act); free(e->fw); free(e->fb); free(e->wpack);
+    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->fw); free(e->fb); free(e->wpack);
     free(e->attn);
     free(e);
 }
@@ -145,6 +146,20 @@ static int readers(const tx_model *m, int j) {
 static float *P(tx_exec *e, const tx_node *nd, int k);
 static void *own(tx_exec *e, size_t bytes);
 
+/* The conv (or other node) whose output node j's buffer holds at inference: back through
+ * folded nodes and inference no-ops (dropout, drop path) that are their input's only
+ * reader. */
+static int producer(const tx_exec *e, int j) {
+    const tx_model *m = e->m;
+    for (;;) {
+        const tx_node *nd = &m->nodes[j];
+        int noop = nd->op == TX_OP_DROPOUT || nd->op == TX_OP_DROPPATH;
+        if (!(e->folded[j] || noop) || nd->in[0] <= 0 || nd->fq) return j;
+        if (noop && readers(m, nd->in[0]) != 1) return j;
+        j = nd->in[0];
+    }
+}
+
 /* Inference: folds a batch norm into the float conv before it (the conv's only reader)
  * and a relu / relu6 into the conv (or conv + batch norm) before it, so conv + BN + ReLU
  * is one convolution with adjusted weights and bias and an activation epilogue. */
@@ -172,9 +187,20 @@ static int fold_conv_bn_act(tx_exec *e) {
             e->fw[j] = fw;
             e->fb[j] = fb;
             e->folded[i] = 1;
+        } else if (nd->op == TX_OP_ADD && nd->n_in == 2 && !nd->act && nd->in[1] != j) {
+            /* conv (+ folded batch norm) + residual: the conv adds it in its epilogue and
+             * the add's output is the conv's buffer */
+            int c = producer(e, j);
+            const tx_node *cn = &m->nodes[c];
+            if ((cn->op != TX_OP_CONV2D && cn->op != TX_OP_LINEAR) || cn->dtype != TX_F32 ||
+                cn->act || cn->fq || e->conv_act[c] || e->conv_res[c] || nd->in[1] >= c ||
+                m->nodes[nd->in[1]].dtype != TX_F32)
+                continue;
+            e->conv_res[c] = nd->in[1] + 1;
+            e->folded[i] = 1;
         } else if (nd->op == TX_OP_RELU || nd->op == TX_OP_RELU6 || nd->op == TX_OP_SILU ||
                    nd->op == TX_OP_GELU) {
-            int c = e->folded[j] ? m->nodes[j].in[0] : j;
+            int c = producer(e, j);
             const tx_node *cn = &m->nodes[c];
             if ((cn->op != TX_OP_CONV2D && cn->op != TX_OP_LINEAR) || cn->dtype != TX_F32 ||
                 cn->act || cn->fq || e->conv_act[c])
@@ -307,10 +333,11 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     e->attn = calloc((size_t)nn, sizeof *e->attn);
     e->folded = calloc((size_t)nn, 1);
     e->conv_act = calloc((size_t)nn, sizeof(int));
+    e->conv_res = calloc((size_t)nn, sizeof(int));
     e->fw = calloc((size_t)nn, sizeof(float *));
     e->fb = calloc((size_t)nn, sizeof(float *));
     e->wpack = calloc((size_t)nn, sizeof(float *));
-    if (!e->wpack || !e->folded || !e->conv_act || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
     if (!training && !(opts && opts->no_fusion) && fold_conv_bn_act(e)) goto nomem;
@@ -454,6 +481,8 @@ static void act_forward(float *y, int64_t cnt, int act) {
     case TX_ACT_RELU: tx_relu_forward(y, y, cnt); break;
     case TX_ACT_RELU6: tx_relu6_forward(y, y, cnt); break;
     case TX_ACT_RELU_N1_TO_1: tx_clamp_forward(y, y, cnt, -1.0f, 1.0f); break;
+    case TX_ACT_SILU: tx_silu_forward(y, y, cnt); break;
+    case TX_ACT_GELU: tx_gelu_forward(y, y, cnt); break;
     default: break;
     }
 }
@@ -528,7 +557,10 @@ static void run_nodes(tx_exec *e, int n) {
         switch (nd->op) {
         case TX_OP_CONV2D: {
             tx_conv_shape s = conv_shape(m, nd, n, e->threads);
-            if (!e->training) s.act = e->conv_act[i] ? e->conv_act[i] : nd->act;
+            if (!e->training) {
+                s.act = e->conv_act[i] ? e->conv_act[i] : nd->act;
+                if (e->conv_res[i]) s.res = e->act[e->conv_res[i] - 1];
+            }
             const float *b = e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL;
             if (e->wpack[i]) tx_conv2d_forward_packed(y, x, e->wpack[i], b, &s, e->scratch);
             else tx_conv2d_forward(y, x, e->fw[i] ? e->fw[i] : P(e, nd, 0), b, &s, e->scratch);
@@ -566,11 +598,17 @@ static void run_nodes(tx_exec *e, int n) {
             if (e->wpack[i]) {
                 tx_conv_shape s = linear_shape(m, nd, n, e->threads);
                 s.act = e->conv_act[i];
+                if (e->conv_res[i]) s.res = e->act[e->conv_res[i] - 1];
                 tx_conv2d_forward_packed(y, x, e->wpack[i], nd->bias ? P(e, nd, 1) : NULL, &s,
                                          e->scratch);
                 if (s.act) conv_did_act = 1;
-            } else {
+            } else { /* (unpacked: the folded residual and activation as passes) */
                 tx_linear_forward(y, x, P(e, nd, 0), nd->bias ? P(e, nd, 1) : NULL, rows, a->oc, nd->oc);
+                if (e->conv_res[i]) tx_add_forward(y, y, e->act[e->conv_res[i] - 1], cnt);
+                if (e->conv_act[i]) {
+                    act_forward(y, cnt, e->conv_act[i]);
+                    conv_did_act = 1;
+                }
             }
             break;
         case TX_OP_DROPOUT:
@@ -585,7 +623,9 @@ static void run_nodes(tx_exec *e, int n) {
         case TX_OP_RESHAPE:
             if (y != x) memcpy(y, x, (size_t)cnt * sizeof(float));
             break;
-        case TX_OP_ADD: tx_add_forward(y, x, e->act[nd->in[1]], cnt); break;
+        case TX_OP_ADD:
+            if (!e->folded[i]) tx_add_forward(y, x, e->act[nd->in[1]], cnt);
+            break;
         case TX_OP_MUL: {
             const tx_node *b = &m->nodes[nd->in[1]];
             if (b->oh == 1 && b->ow == 1 && (nd->oh != 1 || nd->ow != 1))

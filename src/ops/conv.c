@@ -362,6 +362,29 @@ static void act_tile(float *y, int64_t ld, int64_t rows, int64_t cols, int fn) {
     }
 }
 
+/* The residual epilogue (tx_conv_shape.res) on a tile whose bias is in and whose
+ * activation is not: y += res (the same layout), then the activation. */
+static void res_tile(float *y, const float *res, int64_t ld, int64_t rows, int64_t cols,
+                     act_clamp a) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * ld;
+        const float *rr = res + r * ld;
+        const float lo = a.lo, hi = a.hi;
+        if (a.on) {
+#pragma omp simd
+            for (int64_t i = 0; i < cols; i++) {
+                float v = yr[i] + rr[i];
+                v = v < lo ? lo : v;
+                yr[i] = v > hi ? hi : v;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t i = 0; i < cols; i++) yr[i] += rr[i];
+        }
+    }
+    if (a.fn) act_tile(y, ld, rows, cols, a.fn);
+}
+
 /* y[0..n) activated in place. */
 static void act_inplace(float *y, int64_t n, act_clamp a) {
     if (a.fn) act_tile(y, n, 1, n, a.fn);
@@ -1493,7 +1516,7 @@ static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const fl
 /* y[n,oh,ow,oc] = conv(x) + bias, with weights packed by pk_pack. zeros: >= c floats
  * of 0. Call inside a parallel region (work is shared with omp for). */
 static void pk_run(float *y, const float *x, const float *wp, const float *bias,
-                   const float *zeros, const pk_desc *d, act_clamp act) {
+                   const float *zeros, const pk_desc *d, act_clamp act, const float *res) {
     /* merged taps: kh taps of kw*cin channels, the same packed weights */
     const int taps = d->merge ? d->kh : d->kh * d->kw;
     const int64_t cin = d->merge ? d->kw * d->cin : d->cin, cout = d->cout, cpad = pk_pad16(cout);
@@ -1542,14 +1565,18 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
                 float *yp = yb + p0 * d->oc;
                 const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
                 int64_t ldi = t0 > 0 ? d->oc : 0;
-                const act_clamp *ac = act.on && t0 + nt == taps ? &act : NULL;
+                const act_clamp *ac = act.on && !res && t0 + nt == taps ? &act : NULL;
                 switch (NB) {
                 case 4: pk_fwd_6_4(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
                 case 3: pk_fwd_8_3(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
                 case 2: pk_fwd_12_2(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
                 default: pk_fwd_8_1(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
                 }
-                if (act.fn && t0 + nt == taps) act_tile(yp, d->oc, m, imin64(width, cout - o0), act.fn);
+                if (t0 + nt == taps) {
+                    const int64_t cols = imin64(width, cout - o0);
+                    if (res) res_tile(yp, res + (yp - y), d->oc, m, cols, act);
+                    else if (act.fn) act_tile(yp, d->oc, m, cols, act.fn);
+                }
             }
         }
     }
@@ -1697,7 +1724,7 @@ static void pk_forward_packed(float *y, const float *x, const float *wp, const f
     const pk_desc d = pk_forward_desc(s);
     if (s->c <= CONST_ZEROS) {
 #pragma omp parallel num_threads(kernel_threads(s))
-        pk_run(y, x, wp, b, const_zeros, &d, act_of(s->act));
+        pk_run(y, x, wp, b, const_zeros, &d, act_of(s->act), s->res);
         return;
     }
     float *zeros = scratch;
@@ -1705,7 +1732,7 @@ static void pk_forward_packed(float *y, const float *x, const float *wp, const f
     {
 #pragma omp single
         memset(zeros, 0, (size_t)s->c * sizeof(float)); /* implicit barrier */
-        pk_run(y, x, wp, b, zeros, &d, act_of(s->act));
+        pk_run(y, x, wp, b, zeros, &d, act_of(s->act), s->res);
     }
 }
 
@@ -1718,7 +1745,7 @@ static void pk_forward(float *y, const float *x, const float *w, const float *b,
 #pragma omp single
         memset(zeros, 0, (size_t)s->c * sizeof(float));
         pk_pack(wp, w, &d, 0); /* implicit barrier */
-        pk_run(y, x, wp, b, zeros, &d, act_of(s->act));
+        pk_run(y, x, wp, b, zeros, &d, act_of(s->act), s->res);
     }
 }
 
@@ -1751,7 +1778,7 @@ static void pk_backward(float *dx, float *dw, float *db, const float *dy, const 
 #pragma omp single
             memset(zeros, 0, (size_t)s->oc * sizeof(float));
             pk_pack(wpb, w, &bd, 1); /* implicit barrier */
-            pk_run(dx, dy, wpb, NULL, zeros, &bd, act_of(0));
+            pk_run(dx, dy, wpb, NULL, zeros, &bd, act_of(0), NULL);
         }
 #pragma omp barrier
         if (db) {
@@ -2267,9 +2294,34 @@ size_t tx_conv2d_scratch_floats(const tx_conv_shape *s) {
 
 /* ---- entry points ------------------------------------------------------------------- */
 
+/* y = act(y + res) over the output, in parallel: the residual epilogue of the paths
+ * without a tile hook (they ran without the activation). */
+static void res_pass(float *y, const tx_conv_shape *s) {
+    const int64_t n = (int64_t)s->n * s->oh * s->ow * s->oc, chunks = (n + 4095) / 4096;
+    const act_clamp a = act_of(s->act);
+#pragma omp parallel for schedule(static) num_threads(kernel_threads(s)) if (n >= 65536)
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t i0 = c * 4096;
+        res_tile(y + i0, s->res + i0, 0, 1, imin64(4096, n - i0), a);
+    }
+}
+
 void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        const tx_conv_shape *s, float *scratch) {
     if (s->n <= 0 || s->oh <= 0 || s->ow <= 0) return; /* empty batch: nothing to write */
+#ifdef TX_CONV_PK
+    const int tile_res = !is_direct(s) && !wg_ok(s); /* pk adds res in its epilogue */
+#else
+    const int tile_res = 0;
+#endif
+    if (s->res && !tile_res) {
+        tx_conv_shape t = *s;
+        t.res = NULL;
+        t.act = 0;
+        tx_conv2d_forward(y, x, w, b, &t, scratch);
+        res_pass(y, s);
+        return;
+    }
     if (is_direct(s)) direct_forward(y, x, w, b, s, scratch);
 #ifdef TX_CONV_PK
     else if (wg_ok(s)) wg_forward(y, x, w, b, s, scratch);
@@ -2318,9 +2370,11 @@ void tx_conv2d_forward_ref(float *y, const float *x, const float *w, const float
                             for (int j = 0; j < cg; j++) acc += (double)xp[j] * wp[j];
                         }
                     }
+                    const int64_t yi = (((int64_t)n * s->oh + oy) * s->ow + ox) * s->oc + o;
                     float v = (float)acc;
+                    if (s->res) v += s->res[yi];
                     act_inplace(&v, 1, act_of(s->act));
-                    y[(((int64_t)n * s->oh + oy) * s->ow + ox) * s->oc + o] = v;
+                    y[yi] = v;
                 }
 }
 
@@ -2429,6 +2483,19 @@ void tx_conv2d_pack(float *wp, const float *w, const tx_conv_shape *s) {
 void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const float *b,
                               const tx_conv_shape *s, float *scratch) {
     if (s->n <= 0 || s->oh <= 0 || s->ow <= 0) return;
+#ifdef TX_CONV_PK
+    const int tile_res = !dwf_ok(s) && !is_direct(s) && !wg_ok_packed(s);
+#else
+    const int tile_res = 0;
+#endif
+    if (s->res && !tile_res) {
+        tx_conv_shape t = *s;
+        t.res = NULL;
+        t.act = 0;
+        tx_conv2d_forward_packed(y, x, wp, b, &t, scratch);
+        res_pass(y, s);
+        return;
+    }
     if (dwf_ok(s)) dwf_run(y, x, wp, b, s);
     else if (is_direct(s)) direct_run(y, x, wp, b, s);
 #ifdef TX_CONV_PK

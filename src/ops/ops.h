@@ -49,6 +49,9 @@ typedef struct tx_conv_shape {
                            in graph.h), 4 silu, 5 gelu (erf; the same bits as act.c's
                            passes). NaN stays NaN. Backward ignores it (the caller
                            applies the activation's own backward to dy first). */
+    const float *res;   /* forward only (inference fusion of a residual add): when not
+                           NULL, y = act(conv + bias + res), res laid out like y and not
+                           overlapping it. Backward ignores it. */
 } tx_conv_shape;
 
 /* Validates and fills oh/ow (from pad_b/pad_r when oh/ow are 0). */
