@@ -262,6 +262,10 @@ static void check_packed_act(const conv_impl *im, const conv_case *k, int idx) {
     float *x = rnd(nx, &r), *w = rnd(nw, &r), *b = k->bias ? rnd(s.oc, &r) : NULL;
     /* values that cross every clamp: scale the inputs up */
     for (int64_t i = 0; i < nx; i++) x[i] *= 3.0f;
+    /* every other case adds a residual before the activation (inference's folded add) */
+    float *res = idx % 2 ? rnd(ny, &r) : NULL;
+    s.res = res;
+    s1.res = res;
     float *y_ref = nans(ny), *yp_ref = nans(ny), *y = nans(ny), *y2 = nans(ny);
     tx_conv2d_forward_ref(y_ref, x, w, b, &s);
     tx_conv_shape sp = s;
@@ -317,7 +321,7 @@ static void check_packed_act(const conv_impl *im, const conv_case *k, int idx) {
         free(scratch);
     }
     omp_set_num_threads(2);
-    free(x); free(w); free(b); free(y_ref); free(yp_ref); free(y); free(y2); free(wp);
+    free(x); free(w); free(b); free(y_ref); free(yp_ref); free(y); free(y2); free(wp); free(res);
 }
 
 static void test_packed_act(void) {
