@@ -332,12 +332,16 @@ static void test_missing_and_extra_tensors(void) {
 /* Inference folds batch norm into convolutions and fuses relu/relu6 into their epilogue;
  * the result must equal running every node as written. */
 static void test_inference_fusion(void) {
-    const char *archs[] = {"resnet18", "mobilenet_v2", "efficientnet_b0", "fmnist_net", NULL};
+    /* at 224 the 112x112 and 56x56 expansions also take the fused pointwise -> depthwise
+     * path (tx_pwdw_forward_packed) */
+    const char *archs[] = {"resnet18", "mobilenet_v2", "efficientnet_b0", "fmnist_net",
+                           "mobilenet_v2", "efficientnet_b0", NULL};
+    const int sizes[] = {32, 32, 32, 32, 224, 224};
     for (int a = 0; archs[a]; a++) {
         tx_err err = {0};
         tx_model *m = NULL;
-        int c = strcmp(archs[a], "fmnist_net") ? 3 : 1;
-        if (tx_model_build(archs[a], 32, 32, c, 7, 5, &m, &err)) {
+        int c = strcmp(archs[a], "fmnist_net") ? 3 : 1, S = sizes[a];
+        if (tx_model_build(archs[a], S, S, c, 7, 5, &m, &err)) {
             CHECK(0, "%s: %s", archs[a], err.msg);
             continue;
         }
@@ -352,7 +356,7 @@ static void test_inference_fusion(void) {
             else if (strstr(nm, "running_mean") || (m->params[i].t.ndim == 1 && strstr(nm, "bias")))
                 for (int64_t k = 0; k < n; k++) p[k] = 0.2f * tx_rng_normal(&r);
         }
-        int N = 5, D = 32 * 32 * c;
+        int N = S > 32 ? 3 : 5, D = S * S * c;
         float *x = malloc((size_t)N * D * sizeof(float));
         for (int i = 0; i < N * D; i++) x[i] = tx_rng_normal(&r);
         tx_exec *ef = NULL, *eu = NULL, *ec = NULL;
@@ -364,12 +368,12 @@ static void test_inference_fusion(void) {
             const float *yf = tx_exec_forward(ef, x, N);
             const float *yu = tx_exec_forward(eu, x, N);
             char label[64];
-            snprintf(label, sizeof label, "%s fused vs plain", archs[a]);
+            snprintf(label, sizeof label, "%s %d fused vs plain", archs[a], S);
             CHECK(tu_close(label, yf, yu, N * 7, 1e-4, 1e-4), "%s: fusion changes the logits", archs[a]);
             /* the batch in chunks of 2 (2 + 2 + 1): the logits and the feature node of
              * every image as in one pass */
             const float *yc = tx_exec_forward(ec, x, N);
-            snprintf(label, sizeof label, "%s chunks of 2 vs whole", archs[a]);
+            snprintf(label, sizeof label, "%s %d chunks of 2 vs whole", archs[a], S);
             CHECK(tu_close(label, yc, yf, N * 7, 1e-5, 1e-5), "%s: chunked logits differ", archs[a]);
             int fi = tx_model_feature_node(m);
             CHECK(fi > 0, "%s: no feature node", archs[a]);

@@ -94,10 +94,11 @@ int tx_conv_shape_init(tx_conv_shape *s, tx_err *err) {
         if (f[i].v < f[i].min)
             return tx_err_set(err, TX_ESHAPE, "conv2d: field '%s' is %d, must be >= %d",
                               f[i].name, f[i].v, f[i].min);
-    if (s->act < 0 || s->act > 3)
+    if (s->act < 0 || s->act > 5)
         return tx_err_set(err, TX_ESHAPE,
                           "conv2d: field 'act' is %d, must be 0 (none), 1 (relu), "
-                          "2 (clamp to [-1, 1]) or 3 (relu6)", s->act);
+                          "2 (clamp to [-1, 1]), 3 (relu6), 4 (silu) or 5 (gelu)",
+                          s->act);
     if (s->c % s->groups)
         return tx_err_set(err, TX_ESHAPE,
                           "conv2d: input channels c=%d not divisible by groups=%d", s->c,
@@ -1513,10 +1514,64 @@ static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const fl
     }
 }
 
+/* Work item `it` of pk_run_items: (pixel tile, group, 64-channel block). */
+static void pk_item(float *y, const float *x, const float *wp, const float *bias,
+                    const float *zeros, const pk_desc *d, act_clamp act, const float *res,
+                    int64_t it, int64_t tile, int64_t nb, int taps, int64_t cin, int64_t cout,
+                    int64_t cpad, int64_t per_g, int64_t rows, int kt, __mmask16 tail) {
+    const float *ap[PK_MAX_TAPS * 12];
+    float ebuf[(1 + PK_MERGE_MAXKH * 12) * PK_MERGE_MAXC];
+    if (d->merge) memset(ebuf, 0, PK_MERGE_MAXC * sizeof(float));
+    const int64_t ti = it / (d->groups * nb), g = it / nb % d->groups, b = it % nb;
+    const int64_t p_beg = ti * tile, p_end = imin64(rows, p_beg + tile);
+    const int64_t o0 = b * 64, width = imin64(64, cpad - o0);
+    const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
+    const __mmask16 mask = o0 + width >= cout ? tail : 0xFFFF;
+    const float *wb = wp + g * per_g + (int64_t)taps * cin * o0;
+    const int64_t aoff = g * cin;
+    float *yb = y + g * cout + o0;
+    for (int t0 = 0; t0 < taps; t0 += kt) {
+        int nt = taps - t0 < kt ? taps - t0 : kt;
+        const float *wt = wb + (int64_t)t0 * cin * width;
+        for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
+            int m = (int)imin64(MR, p_end - p0);
+            pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MR, t0, nt);
+            /* taps that only read padding for every pixel of the tile (small images,
+             * e.g. 3x3 on 1x1 or 2x2 maps) are dropped from the table */
+            int tix[PK_MAX_TAPS], nv = 0;
+            for (int t = 0; t < nt; t++) {
+                int any = 0;
+                for (int r = 0; r < m; r++) any |= ap[t * MR + r] != zeros && ap[t * MR + r] != ebuf;
+                if (!any) continue;
+                if (nv != t)
+                    for (int r = 0; r < MR; r++) ap[nv * MR + r] = ap[t * MR + r];
+                tix[nv++] = t;
+            }
+            float *yp = yb + p0 * d->oc;
+            const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
+            int64_t ldi = t0 > 0 ? d->oc : 0;
+            const act_clamp *ac = act.on && !res && t0 + nt == taps ? &act : NULL;
+            switch (NB) {
+            case 4: pk_fwd_6_4(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+            case 3: pk_fwd_8_3(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+            case 2: pk_fwd_12_2(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+            default: pk_fwd_8_1(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
+            }
+            if (t0 + nt == taps) {
+                const int64_t cols = imin64(width, cout - o0);
+                if (res) res_tile(yp, res + (yp - y), d->oc, m, cols, act);
+                else if (act.fn) act_tile(yp, d->oc, m, cols, act.fn);
+            }
+        }
+    }
+}
+
 /* y[n,oh,ow,oc] = conv(x) + bias, with weights packed by pk_pack. zeros: >= c floats
- * of 0. Call inside a parallel region (work is shared with omp for). */
-static void pk_run(float *y, const float *x, const float *wp, const float *bias,
-                   const float *zeros, const pk_desc *d, act_clamp act, const float *res) {
+ * of 0. team: called inside a parallel region, whose threads share the work (omp for);
+ * else this thread does all of it. */
+static void pk_run_items(float *y, const float *x, const float *wp, const float *bias,
+                         const float *zeros, const pk_desc *d, act_clamp act, const float *res,
+                         int team) {
     /* merged taps: kh taps of kw*cin channels, the same packed weights */
     const int taps = d->merge ? d->kh : d->kh * d->kw;
     const int64_t cin = d->merge ? d->kw * d->cin : d->cin, cout = d->cout, cpad = pk_pad16(cout);
@@ -1532,54 +1587,21 @@ static void pk_run(float *y, const float *x, const float *wp, const float *bias,
     const __mmask16 tail = (__mmask16)(cout % 16 ? (1u << (cout % 16)) - 1 : 0xFFFF);
     /* work items: (pixel tile, group, 64-channel block), so small batches still split */
     const int64_t items = tiles * d->groups * nb;
+    if (team) {
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t it = 0; it < items; it++) {
-        const float *ap[PK_MAX_TAPS * 12];
-        float ebuf[(1 + PK_MERGE_MAXKH * 12) * PK_MERGE_MAXC];
-        if (d->merge) memset(ebuf, 0, PK_MERGE_MAXC * sizeof(float));
-        const int64_t ti = it / (d->groups * nb), g = it / nb % d->groups, b = it % nb;
-        const int64_t p_beg = ti * tile, p_end = imin64(rows, p_beg + tile);
-        const int64_t o0 = b * 64, width = imin64(64, cpad - o0);
-        const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
-        const __mmask16 mask = o0 + width >= cout ? tail : 0xFFFF;
-        const float *wb = wp + g * per_g + (int64_t)taps * cin * o0;
-        const int64_t aoff = g * cin;
-        float *yb = y + g * cout + o0;
-        for (int t0 = 0; t0 < taps; t0 += kt) {
-            int nt = taps - t0 < kt ? taps - t0 : kt;
-            const float *wt = wb + (int64_t)t0 * cin * width;
-            for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
-                int m = (int)imin64(MR, p_end - p0);
-                pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MR, t0, nt);
-                /* taps that only read padding for every pixel of the tile (small images,
-                 * e.g. 3x3 on 1x1 or 2x2 maps) are dropped from the table */
-                int tix[PK_MAX_TAPS], nv = 0;
-                for (int t = 0; t < nt; t++) {
-                    int any = 0;
-                    for (int r = 0; r < m; r++) any |= ap[t * MR + r] != zeros && ap[t * MR + r] != ebuf;
-                    if (!any) continue;
-                    if (nv != t)
-                        for (int r = 0; r < MR; r++) ap[nv * MR + r] = ap[t * MR + r];
-                    tix[nv++] = t;
-                }
-                float *yp = yb + p0 * d->oc;
-                const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
-                int64_t ldi = t0 > 0 ? d->oc : 0;
-                const act_clamp *ac = act.on && !res && t0 + nt == taps ? &act : NULL;
-                switch (NB) {
-                case 4: pk_fwd_6_4(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-                case 3: pk_fwd_8_3(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-                case 2: pk_fwd_12_2(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-                default: pk_fwd_8_1(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-                }
-                if (t0 + nt == taps) {
-                    const int64_t cols = imin64(width, cout - o0);
-                    if (res) res_tile(yp, res + (yp - y), d->oc, m, cols, act);
-                    else if (act.fn) act_tile(yp, d->oc, m, cols, act.fn);
-                }
-            }
-        }
+        for (int64_t it = 0; it < items; it++)
+            pk_item(y, x, wp, bias, zeros, d, act, res, it, tile, nb, taps, cin, cout, cpad,
+                    per_g, rows, kt, tail);
+    } else {
+        for (int64_t it = 0; it < items; it++)
+            pk_item(y, x, wp, bias, zeros, d, act, res, it, tile, nb, taps, cin, cout, cpad,
+                    per_g, rows, kt, tail);
     }
+}
+
+static void pk_run(float *y, const float *x, const float *wp, const float *bias,
+                   const float *zeros, const pk_desc *d, act_clamp act, const float *res) {
+    pk_run_items(y, x, wp, bias, zeros, d, act, res, 1);
 }
 
 static pk_desc pk_forward_desc(const tx_conv_shape *s) {
@@ -2432,6 +2454,92 @@ void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
                     dx[(((int64_t)n * s->h + ih) * s->w + iw) * s->c + ci] = (float)acc;
                 }
 }
+
+/* ---- pointwise -> depthwise, fused (inference) ------------------------------------------
+ * An inverted-residual block's expansion (1x1 conv + activation) and its depthwise conv
+ * without writing the expanded tensor (6x the block's input, the largest tensors of a
+ * MobileNet, which at 112x112 or 56x56 stream through memory twice otherwise). Work
+ * items are bands of B output rows of one image; a thread computes the expanded input
+ * rows its band needs (kh + (B-1)*sh of them, the rows shared with the next band
+ * computed again) into its own buffer with the pk kernels, then the band's depthwise rows
+ * from that buffer with the dwf kernels: the same arithmetic, in the same order, as the
+ * two convolutions one after the other, so the same bits. */
+#ifdef TX_CONV_PK
+enum { PWDW_BAND_FLOATS = 96 * 1024 }; /* per-thread expanded rows (~384 KB, in L2) */
+
+static int64_t pwdw_band(const tx_conv_shape *pw, const tx_conv_shape *dw) {
+    const int64_t row = (int64_t)pw->w * pw->oc;
+    int64_t b = (PWDW_BAND_FLOATS / row - dw->kh) / dw->sh + 1;
+    return b < 1 ? 1 : b > dw->oh ? dw->oh : b;
+}
+
+int tx_pwdw_ok(const tx_conv_shape *pw, const tx_conv_shape *dw) {
+    return pw->kh == 1 && pw->kw == 1 && pw->sh == 1 && pw->sw == 1 && pw->groups == 1 &&
+           pw->pad_t == 0 && pw->pad_l == 0 && pw->oh == pw->h && pw->ow == pw->w &&
+           pw->c <= CONST_ZEROS && !pw->res && !dw->res && dwf_ok(dw) && dw->n == pw->n &&
+           dw->c == pw->oc && dw->h == pw->oh && dw->w == pw->ow &&
+           (int64_t)pw->w * pw->oc * (dw->kh + 0) <= PWDW_BAND_FLOATS;
+}
+
+size_t tx_pwdw_scratch_floats(const tx_conv_shape *pw, const tx_conv_shape *dw) {
+    const int64_t rows = (pwdw_band(pw, dw) - 1) * dw->sh + dw->kh;
+    return (size_t)slot_threads(dw) * (size_t)(rows * pw->w * pw->oc + 16);
+}
+
+void tx_pwdw_forward_packed(float *y, const float *x, const float *wp_pw, const float *b_pw,
+                            const tx_conv_shape *pw, const float *wp_dw, const float *b_dw,
+                            const tx_conv_shape *dw, float *scratch) {
+    if (dw->n <= 0 || dw->oh <= 0 || dw->ow <= 0) return;
+    const int64_t B = pwdw_band(pw, dw), bands = (dw->oh + B - 1) / B;
+    const int64_t per = ((B - 1) * dw->sh + dw->kh) * pw->w * pw->oc + 16;
+    const geo g = make_geo(dw);
+    const dwf_fn fn = dwf_pick(&g);
+    const act_clamp a_pw = act_of(pw->act), a_dw = act_of(dw->act);
+    const int64_t nblk = (g.c + 15) / 16, items = (int64_t)dw->n * bands;
+#pragma omp parallel num_threads(kernel_threads(dw))
+    {
+        float *buf = scratch + (int64_t)omp_tid() * per;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t n = it / bands, oy0 = it % bands * B, oy1 = imin64(dw->oh, oy0 + B);
+            /* expanded rows [r0, r1) that output rows [oy0, oy1) read */
+            const int64_t r0 = imax64(0, oy0 * dw->sh - dw->pad_t);
+            const int64_t r1 = imin64(dw->h, (oy1 - 1) * dw->sh - dw->pad_t + (int64_t)(dw->kh - 1) * dw->dh + 1);
+            if (r1 > r0) {
+                const pk_desc d = {.n = 1, .h = r1 - r0, .w = pw->w, .c = pw->c, .oh = r1 - r0,
+                                   .ow = pw->w, .oc = pw->oc, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
+                                   .dh = 1, .dw = 1, .groups = 1, .cin = pw->c, .cout = pw->oc};
+                pk_run_items(buf, x + ((n * pw->h + r0) * pw->w) * pw->c, wp_pw, b_pw, const_zeros,
+                             &d, a_pw, NULL, 0);
+            }
+            /* the band's rows as the depthwise conv of a (r1 - r0)-row image whose top
+             * padding absorbs the rows above r0 */
+            geo gb = g;
+            gb.h = r1 - r0;
+            gb.pt = (int)(g.pt + r0);
+            float *yn = y + n * g.oh * g.ow * g.oc;
+            for (int64_t oy = oy0; oy < oy1; oy++) fn(yn, buf, wp_dw, b_dw, &gb, a_dw, 0, oy, 0, nblk);
+        }
+    }
+}
+#else
+int tx_pwdw_ok(const tx_conv_shape *pw, const tx_conv_shape *dw) {
+    (void)pw;
+    (void)dw;
+    return 0;
+}
+size_t tx_pwdw_scratch_floats(const tx_conv_shape *pw, const tx_conv_shape *dw) {
+    (void)pw;
+    (void)dw;
+    return 0;
+}
+void tx_pwdw_forward_packed(float *y, const float *x, const float *wp_pw, const float *b_pw,
+                            const tx_conv_shape *pw, const float *wp_dw, const float *b_dw,
+                            const tx_conv_shape *dw, float *scratch) {
+    (void)y; (void)x; (void)wp_pw; (void)b_pw; (void)pw; (void)wp_dw; (void)b_dw; (void)dw;
+    (void)scratch;
+}
+#endif
 
 /* ---- packed weights (inference) ---------------------------------------------------- */
 
