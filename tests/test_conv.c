@@ -18,9 +18,9 @@
 #define tx_conv2d_pack portable_conv2d_pack
 #define tx_conv2d_forward_packed portable_conv2d_forward_packed
 #define tx_conv2d_packed_scratch_floats portable_conv2d_packed_scratch_floats
-#define tx_pwdw_ok portable_pwdw_ok
-#define tx_pwdw_scratch_floats portable_pwdw_scratch_floats
-#define tx_pwdw_forward_packed portable_pwdw_forward_packed
+#define tx_convdw_ok portable_convdw_ok
+#define tx_convdw_scratch_floats portable_convdw_scratch_floats
+#define tx_convdw_forward_packed portable_convdw_forward_packed
 #include "ops/conv.c"
 #undef tx_conv_shape_init
 #undef tx_conv2d_scratch_floats
@@ -32,9 +32,9 @@
 #undef tx_conv2d_pack
 #undef tx_conv2d_forward_packed
 #undef tx_conv2d_packed_scratch_floats
-#undef tx_pwdw_ok
-#undef tx_pwdw_scratch_floats
-#undef tx_pwdw_forward_packed
+#undef tx_convdw_ok
+#undef tx_convdw_scratch_floats
+#undef tx_convdw_forward_packed
 
 typedef struct {
     const char *name;
@@ -500,37 +500,41 @@ static void test_scratch_bounded(void) {
         }
 }
 
-/* The fused pointwise -> depthwise forward against the two packed convolutions one after
- * the other: the same bits, for every band split, padding, stride and thread count. */
-static void test_pwdw(void) {
-    typedef struct { int n, h, w, c, e, k, st, pw_act, dw_act; } pc;
+/* The fused conv -> depthwise forward against the two packed convolutions one after the
+ * other: the same bits, for every band split, padding, stride and thread count. */
+static void test_convdw(void) {
+    /* first conv: k1 x k1, stride s1, padding k1/2; then a k x k depthwise, stride st */
+    typedef struct { int n, h, w, c, e, k1, s1, k, st, pw_act, dw_act; } pc;
     static const pc cases[] = {
-        {1, 112, 112, 16, 96, 3, 2, 3, 3},   /* mobilenet_v2 blocks.1.0 */
-        {2, 56, 56, 24, 144, 3, 1, 3, 3},    /* blocks.1.1, two images */
-        {1, 57, 43, 24, 144, 5, 2, 4, 4},    /* odd sizes, 5x5, silu (efficientnet) */
-        {1, 30, 29, 8, 40, 7, 1, 0, 1},      /* 7x7, no pointwise activation */
-        {1, 9, 200, 4, 136, 3, 1, 3, 3},     /* wide rows: one output row per band */
+        {1, 112, 112, 16, 96, 1, 1, 3, 2, 3, 3},   /* mobilenet_v2 blocks.1.0 */
+        {2, 56, 56, 24, 144, 1, 1, 3, 1, 3, 3},    /* blocks.1.1, two images */
+        {1, 57, 43, 24, 144, 1, 1, 5, 2, 4, 4},    /* odd sizes, 5x5, silu (efficientnet) */
+        {1, 30, 29, 8, 40, 1, 1, 7, 1, 0, 1},      /* 7x7, no first activation */
+        {1, 9, 200, 4, 136, 1, 1, 3, 1, 3, 3},     /* wide rows: one output row per band */
+        {1, 224, 224, 3, 32, 3, 2, 3, 1, 3, 3},    /* the stem: 3x3 s2 on RGB, merged taps */
+        {1, 33, 31, 24, 48, 3, 1, 3, 2, 4, 4},     /* 3x3 s1 first conv, odd sizes */
     };
     tx_err err = {0};
     double worst = 0;
     int ran = 0;
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const pc *k = &cases[ci];
-        tx_conv_shape sp = {.n = k->n, .h = k->h, .w = k->w, .c = k->c, .oc = k->e, .kh = 1,
-                            .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1,
-                            .act = k->pw_act};
-        tx_conv_shape sd = {.n = k->n, .h = k->h, .w = k->w, .c = k->e, .oc = k->e, .kh = k->k,
+        tx_conv_shape sp = {.n = k->n, .h = k->h, .w = k->w, .c = k->c, .oc = k->e, .kh = k->k1,
+                            .kw = k->k1, .sh = k->s1, .sw = k->s1, .pad_t = k->k1 / 2,
+                            .pad_l = k->k1 / 2, .pad_b = k->k1 / 2, .pad_r = k->k1 / 2, .dh = 1,
+                            .dw = 1, .groups = 1, .act = k->pw_act};
+        CHECK_OK(tx_conv_shape_init(&sp, &err), &err);
+        tx_conv_shape sd = {.n = k->n, .h = sp.oh, .w = sp.ow, .c = k->e, .oc = k->e, .kh = k->k,
                             .kw = k->k, .sh = k->st, .sw = k->st, .pad_t = k->k / 2,
                             .pad_l = k->k / 2, .pad_b = k->k / 2, .pad_r = k->k / 2, .dh = 1,
                             .dw = 1, .groups = k->e, .act = k->dw_act};
-        CHECK_OK(tx_conv_shape_init(&sp, &err), &err);
         CHECK_OK(tx_conv_shape_init(&sd, &err), &err);
-        if (!tx_pwdw_ok(&sp, &sd)) continue; /* only without AVX-512 (checked below) */
+        if (!tx_convdw_ok(&sp, &sd)) continue; /* only without AVX-512 (checked below) */
         tx_rng r;
         tx_rng_seed(&r, 500 + ci);
-        int64_t nx = (int64_t)k->n * k->h * k->w * k->c, ne = (int64_t)k->n * k->h * k->w * k->e;
+        int64_t nx = (int64_t)k->n * k->h * k->w * k->c, ne = (int64_t)k->n * sp.oh * sp.ow * k->e;
         int64_t ny = (int64_t)k->n * sd.oh * sd.ow * k->e;
-        float *x = rnd(nx, &r), *wpw = rnd((int64_t)k->e * k->c, &r), *bpw = rnd(k->e, &r);
+        float *x = rnd(nx, &r), *wpw = rnd((int64_t)k->e * k->c * k->k1 * k->k1, &r), *bpw = rnd(k->e, &r);
         float *wdw = rnd((int64_t)k->e * k->k * k->k, &r), *bdw = rnd(k->e, &r);
         for (int64_t i = 0; i < nx; i++) x[i] *= 3.0f;
         float *pp = scratch_alloc(tx_conv2d_packed_floats(&sp)), *pd = scratch_alloc(tx_conv2d_packed_floats(&sd));
@@ -543,15 +547,15 @@ static void test_pwdw(void) {
             sp.threads = sd.threads = threads[ti];
             size_t ns = tx_conv2d_packed_scratch_floats(&sp);
             if (tx_conv2d_packed_scratch_floats(&sd) > ns) ns = tx_conv2d_packed_scratch_floats(&sd);
-            if (tx_pwdw_scratch_floats(&sp, &sd) > ns) ns = tx_pwdw_scratch_floats(&sp, &sd);
+            if (tx_convdw_scratch_floats(&sp, &sd) > ns) ns = tx_convdw_scratch_floats(&sp, &sd);
             float *scratch = scratch_alloc(ns);
             tx_conv2d_forward_packed(mid, x, pp, bpw, &sp, scratch);
             tx_conv2d_forward_packed(want, mid, pd, bdw, &sd, scratch);
             for (int64_t i = 0; i < ny; i++) y[i] = NAN;
-            tx_pwdw_forward_packed(y, x, pp, bpw, &sp, pd, bdw, &sd, scratch);
+            tx_convdw_forward_packed(y, x, pp, bpw, &sp, pd, bdw, &sd, scratch);
             char what[96];
-            snprintf(what, sizeof what, "pwdw %dx%d %d->%d k%d s%d t%d", k->h, k->w, k->c, k->e,
-                     k->k, k->st, threads[ti]);
+            snprintf(what, sizeof what, "convdw %dx%d %d->%d k%d/%d s%d/%d t%d", k->h, k->w, k->c,
+                     k->e, k->k1, k->k, k->s1, k->st, threads[ti]);
             CHECK(tu_close(what, y, want, ny, 0, 0), "%s: fused differs", what);
             CHECK(memcmp(y, want, sizeof(float) * (size_t)ny) == 0, "%s: not the same bits", what);
             CHECK(guard_ok(scratch, ns), "%s: wrote past the scratch", what);
@@ -566,7 +570,7 @@ static void test_pwdw(void) {
         free(x); free(wpw); free(bpw); free(wdw); free(bdw); free(pp); free(pd);
         free(mid); free(want); free(y);
     }
-    if (!ran) SKIP("no AVX-512: the fused pointwise -> depthwise path is not built");
+    if (!ran) SKIP("no AVX-512: the fused conv -> depthwise path is not built");
     CHECK(ran == 3 * (int)(sizeof cases / sizeof *cases), "only %d of the runs qualified", ran);
     printf("  %d runs, largest |fused - separate| %.3g\n", ran, worst);
 }
@@ -577,6 +581,6 @@ int main(void) {
     RUN(test_fd_reference);
     RUN(test_fast_vs_ref);
     RUN(test_packed_act);
-    RUN(test_pwdw);
+    RUN(test_convdw);
     TEST_MAIN_END();
 }

@@ -39,9 +39,9 @@ struct tx_exec {
     uint8_t *folded;
     int *conv_act;
     int *conv_res;  /* 1 + the node a conv adds to its output (a folded residual add), or 0 */
-    int *pwdw;      /* 1 + the pointwise conv a depthwise conv computes fused with itself
-                       (tx_pwdw_forward_packed), or 0 */
-    uint8_t *skip;  /* pointwise convs computed inside such a fused depthwise node */
+    int *convdw;    /* 1 + the conv a depthwise conv computes fused with itself
+                       (tx_convdw_forward_packed), or 0 */
+    uint8_t *skip;  /* convs computed inside such a fused depthwise node */
     float **fw, **fb;
     float **wpack;  /* inference: conv/linear weights packed once (tx_conv2d_pack) */
     /* inference in chunks: a batch runs `chunk` images at a time through the whole
@@ -81,7 +81,7 @@ void tx_exec_free(tx_exec *e) {
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
     free(e->fused);
-    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->pwdw); free(e->skip); free(e->fw); free(e->fb); free(e->wpack);
+    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->convdw); free(e->skip); free(e->fw); free(e->fb); free(e->wpack);
     free(e->attn);
     free(e);
 }
@@ -259,9 +259,9 @@ static int plan_inference(tx_exec *e, int dry, tx_err *err) {
             int r = root[m->nodes[i].in[k]];
             if (last[r] < i) last[r] = i;
         }
-    for (int i = 0; i < nn; i++) /* a fused depthwise node reads its pointwise conv's input */
-        if (e->pwdw[i]) {
-            int r = root[m->nodes[e->pwdw[i] - 1].in[0]];
+    for (int i = 0; i < nn; i++) /* a fused depthwise node reads its first conv's input */
+        if (e->convdw[i]) {
+            int r = root[m->nodes[e->convdw[i] - 1].in[0]];
             if (last[r] < i) last[r] = i;
         }
     for (int i = 0; i < nn; i++)
@@ -311,12 +311,12 @@ static int plan_inference(tx_exec *e, int dry, tx_err *err) {
     return rc;
 }
 
-/* Inference: a depthwise conv whose input is a pointwise conv's (+ folded batch norm and
- * activation) output, read by nothing else, runs the two fused (tx_pwdw_forward_packed)
- * when the pointwise output is large (>= TX_PWDW_MIN floats an image: the 112x112 and
- * 56x56 expansions of MobileNet / EfficientNet) and gives each thread two bands. */
-#define TX_PWDW_MIN (256 * 1024)
-static void find_pwdw(tx_exec *e) {
+/* Inference: a depthwise conv whose input is another conv's (+ folded batch norm and
+ * activation) output, read by nothing else, runs the two fused (tx_convdw_forward_packed)
+ * when that output is large (>= TX_CONVDW_MIN floats an image: the 112x112 and 56x56
+ * tensors of MobileNet / EfficientNet, the stem's and the expansions'). */
+#define TX_CONVDW_MIN (256 * 1024)
+static void find_convdw(tx_exec *e) {
     const tx_model *m = e->m;
     const int feat = tx_model_feature_node(m);
     for (int i = 1; i < m->n_nodes; i++) {
@@ -329,13 +329,13 @@ static void find_pwdw(tx_exec *e) {
         const int pw = producer(e, j);
         const tx_node *pn = &m->nodes[pw];
         if (pw <= 0 || pw == feat || pn->op != TX_OP_CONV2D || pn->dtype != TX_F32 || pn->fq ||
-            pn->act || !e->wpack[pw] || e->conv_res[pw] || e->skip[pw] || e->pwdw[pw])
+            pn->act || !e->wpack[pw] || e->conv_res[pw] || e->skip[pw] || e->convdw[pw])
             continue;
         tx_conv_shape sp = conv_shape(m, pn, 1, e->threads), sd = conv_shape(m, nd, 1, e->threads);
         sp.act = e->conv_act[pw];
         sd.act = e->conv_act[i];
-        if ((int64_t)sp.oh * sp.ow * sp.oc < TX_PWDW_MIN || !tx_pwdw_ok(&sp, &sd)) continue;
-        e->pwdw[i] = pw + 1;
+        if ((int64_t)sp.oh * sp.ow * sp.oc < TX_CONVDW_MIN || !tx_convdw_ok(&sp, &sd)) continue;
+        e->convdw[i] = pw + 1;
         e->skip[pw] = 1;
     }
 }
@@ -371,12 +371,12 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     e->folded = calloc((size_t)nn, 1);
     e->conv_act = calloc((size_t)nn, sizeof(int));
     e->conv_res = calloc((size_t)nn, sizeof(int));
-    e->pwdw = calloc((size_t)nn, sizeof(int));
+    e->convdw = calloc((size_t)nn, sizeof(int));
     e->skip = calloc((size_t)nn, 1);
     e->fw = calloc((size_t)nn, sizeof(float *));
     e->fb = calloc((size_t)nn, sizeof(float *));
     e->wpack = calloc((size_t)nn, sizeof(float *));
-    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->pwdw || !e->skip || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->convdw || !e->skip || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
     if (!training && !(opts && opts->no_fusion) && fold_conv_bn_act(e)) goto nomem;
@@ -394,7 +394,7 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
         if (!(e->wpack[i] = own(e, pf * sizeof(float)))) goto nomem;
         tx_conv2d_pack(e->wpack[i], e->fw[i] ? e->fw[i] : P(e, nd, 0), &cs);
     }
-    if (!training && !(opts && opts->no_fusion)) find_pwdw(e);
+    if (!training && !(opts && opts->no_fusion)) find_convdw(e);
     find_fusions(e);
 
     int quantized = 0;
@@ -408,9 +408,9 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
             tx_conv_shape s = conv_shape(m, nd, max_batch, e->threads);
             size_t sc = e->wpack[i] ? tx_conv2d_packed_scratch_floats(&s) : tx_conv2d_scratch_floats(&s);
             if (sc > scratch) scratch = sc;
-            if (e->pwdw[i]) {
-                tx_conv_shape sp = conv_shape(m, &m->nodes[e->pwdw[i] - 1], max_batch, e->threads);
-                sc = tx_pwdw_scratch_floats(&sp, &s);
+            if (e->convdw[i]) {
+                tx_conv_shape sp = conv_shape(m, &m->nodes[e->convdw[i] - 1], max_batch, e->threads);
+                sc = tx_convdw_scratch_floats(&sp, &s);
                 if (sc > scratch) scratch = sc;
             }
         } else if (nd->op == TX_OP_LINEAR && e->wpack[i]) {
@@ -603,13 +603,13 @@ static void run_nodes(tx_exec *e, int n) {
         case TX_OP_CONV2D: {
             if (e->skip[i]) break; /* computed by the depthwise conv that reads it */
             tx_conv_shape s = conv_shape(m, nd, n, e->threads);
-            if (e->pwdw[i]) {
-                const int pw = e->pwdw[i] - 1;
+            if (e->convdw[i]) {
+                const int pw = e->convdw[i] - 1;
                 const tx_node *pn = &m->nodes[pw];
                 tx_conv_shape sp = conv_shape(m, pn, n, e->threads);
                 sp.act = e->conv_act[pw];
                 s.act = e->conv_act[i];
-                tx_pwdw_forward_packed(y, e->act[pn->in[0]], e->wpack[pw],
+                tx_convdw_forward_packed(y, e->act[pn->in[0]], e->wpack[pw],
                                        e->fb[pw] ? e->fb[pw] : pn->bias ? P(e, pn, 1) : NULL, &sp,
                                        e->wpack[i], e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL,
                                        &s, e->scratch);

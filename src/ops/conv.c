@@ -2455,62 +2455,70 @@ void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
                 }
 }
 
-/* ---- pointwise -> depthwise, fused (inference) ------------------------------------------
- * An inverted-residual block's expansion (1x1 conv + activation) and its depthwise conv
- * without writing the expanded tensor (6x the block's input, the largest tensors of a
- * MobileNet, which at 112x112 or 56x56 stream through memory twice otherwise). Work
- * items are bands of B output rows of one image; a thread computes the expanded input
- * rows its band needs (kh + (B-1)*sh of them, the rows shared with the next band
- * computed again) into its own buffer with the pk kernels, then the band's depthwise rows
- * from that buffer with the dwf kernels: the same arithmetic, in the same order, as the
- * two convolutions one after the other, so the same bits. */
+/* ---- conv -> depthwise, fused (inference) -----------------------------------------------
+ * A convolution on the pk path (an inverted-residual block's 1x1 expansion, or the 3x3
+ * stem before MobileNet's first depthwise conv) and the depthwise conv that reads its
+ * output, without writing that output (the expanded tensors are the largest of a
+ * MobileNet: at 112x112 or 56x56 they stream through memory twice otherwise). Work items
+ * are bands of B output rows of one image; a thread computes the first conv's rows its
+ * band needs (kh + (B-1)*sh of them; the rows shared with the next band are computed
+ * again) into its own buffer with the pk kernels, then the band's depthwise rows from that
+ * buffer with the dwf kernels: the same arithmetic, in the same order, as the two
+ * convolutions one after the other, so the same bits. */
 #ifdef TX_CONV_PK
-enum { PWDW_BAND_FLOATS = 96 * 1024 }; /* per-thread expanded rows (~384 KB, in L2) */
+enum { CONVDW_BAND_FLOATS = 96 * 1024 }; /* per-thread rows of the first conv (~384 KB, L2) */
 
-static int64_t pwdw_band(const tx_conv_shape *pw, const tx_conv_shape *dw) {
-    const int64_t row = (int64_t)pw->w * pw->oc;
-    int64_t b = (PWDW_BAND_FLOATS / row - dw->kh) / dw->sh + 1;
+static int64_t convdw_band(const tx_conv_shape *c1, const tx_conv_shape *dw) {
+    const int64_t row = (int64_t)c1->ow * c1->oc;
+    int64_t b = (CONVDW_BAND_FLOATS / row - dw->kh) / dw->sh + 1;
     return b < 1 ? 1 : b > dw->oh ? dw->oh : b;
 }
 
-int tx_pwdw_ok(const tx_conv_shape *pw, const tx_conv_shape *dw) {
-    return pw->kh == 1 && pw->kw == 1 && pw->sh == 1 && pw->sw == 1 && pw->groups == 1 &&
-           pw->pad_t == 0 && pw->pad_l == 0 && pw->oh == pw->h && pw->ow == pw->w &&
-           pw->c <= CONST_ZEROS && !pw->res && !dw->res && dwf_ok(dw) && dw->n == pw->n &&
-           dw->c == pw->oc && dw->h == pw->oh && dw->w == pw->ow &&
-           (int64_t)pw->w * pw->oc * (dw->kh + 0) <= PWDW_BAND_FLOATS;
+int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw) {
+    return !is_direct(c1) && !wg_ok_packed(c1) && c1->c <= CONST_ZEROS && !c1->res &&
+           !dw->res && dwf_ok(dw) && dw->n == c1->n && dw->c == c1->oc && dw->h == c1->oh &&
+           dw->w == c1->ow && (int64_t)c1->ow * c1->oc * dw->kh <= CONVDW_BAND_FLOATS;
 }
 
-size_t tx_pwdw_scratch_floats(const tx_conv_shape *pw, const tx_conv_shape *dw) {
-    const int64_t rows = (pwdw_band(pw, dw) - 1) * dw->sh + dw->kh;
-    return (size_t)slot_threads(dw) * (size_t)(rows * pw->w * pw->oc + 16);
+size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw) {
+    const int64_t rows = (convdw_band(c1, dw) - 1) * dw->sh + dw->kh;
+    return (size_t)slot_threads(dw) * (size_t)(rows * c1->ow * c1->oc + 16);
 }
 
-void tx_pwdw_forward_packed(float *y, const float *x, const float *wp_pw, const float *b_pw,
-                            const tx_conv_shape *pw, const float *wp_dw, const float *b_dw,
-                            const tx_conv_shape *dw, float *scratch) {
+void tx_convdw_forward_packed(float *y, const float *x, const float *wp1, const float *b1,
+                              const tx_conv_shape *c1, const float *wp_dw, const float *b_dw,
+                              const tx_conv_shape *dw, float *scratch) {
     if (dw->n <= 0 || dw->oh <= 0 || dw->ow <= 0) return;
-    const int64_t B = pwdw_band(pw, dw), bands = (dw->oh + B - 1) / B;
-    const int64_t per = ((B - 1) * dw->sh + dw->kh) * pw->w * pw->oc + 16;
+    /* bands as tall as the buffer allows, but at least 4 items per thread (the rows shared
+     * by neighbouring bands cost less than threads left idle at the end) */
+    const int T = kernel_threads(dw);
+    const int64_t want = (dw->oh * dw->n + 4 * T - 1) / (4 * T) / dw->n;
+    const int64_t B = imax64(1, imin64(convdw_band(c1, dw), want > 0 ? want : 1));
+    const int64_t bands = (dw->oh + B - 1) / B;
+    const int64_t per = ((B - 1) * dw->sh + dw->kh) * c1->ow * c1->oc + 16;
     const geo g = make_geo(dw);
     const dwf_fn fn = dwf_pick(&g);
-    const act_clamp a_pw = act_of(pw->act), a_dw = act_of(dw->act);
+    const act_clamp a1 = act_of(c1->act), a_dw = act_of(dw->act);
     const int64_t nblk = (g.c + 15) / 16, items = (int64_t)dw->n * bands;
-#pragma omp parallel num_threads(kernel_threads(dw))
+    const pk_desc full = pk_forward_desc(c1);
+#pragma omp parallel num_threads(T)
     {
         float *buf = scratch + (int64_t)omp_tid() * per;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             const int64_t n = it / bands, oy0 = it % bands * B, oy1 = imin64(dw->oh, oy0 + B);
-            /* expanded rows [r0, r1) that output rows [oy0, oy1) read */
+            /* rows [r0, r1) of the first conv's output that output rows [oy0, oy1) read */
             const int64_t r0 = imax64(0, oy0 * dw->sh - dw->pad_t);
             const int64_t r1 = imin64(dw->h, (oy1 - 1) * dw->sh - dw->pad_t + (int64_t)(dw->kh - 1) * dw->dh + 1);
             if (r1 > r0) {
-                const pk_desc d = {.n = 1, .h = r1 - r0, .w = pw->w, .c = pw->c, .oh = r1 - r0,
-                                   .ow = pw->w, .oc = pw->oc, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
-                                   .dh = 1, .dw = 1, .groups = 1, .cin = pw->c, .cout = pw->oc};
-                pk_run_items(buf, x + ((n * pw->h + r0) * pw->w) * pw->c, wp_pw, b_pw, const_zeros,
-                             &d, a_pw, NULL, 0);
+                /* those rows: the first conv of image n with r1 - r0 output rows, its top
+                 * padding moved down by r0 output rows (may go negative) */
+                pk_desc d = full;
+                d.n = 1;
+                d.oh = r1 - r0;
+                d.pt = full.pt - r0 * c1->sh;
+                pk_run_items(buf, x + n * c1->h * c1->w * c1->c, wp1, b1, const_zeros, &d, a1,
+                             NULL, 0);
             }
             /* the band's rows as the depthwise conv of a (r1 - r0)-row image whose top
              * padding absorbs the rows above r0 */
@@ -2523,17 +2531,17 @@ void tx_pwdw_forward_packed(float *y, const float *x, const float *wp_pw, const 
     }
 }
 #else
-int tx_pwdw_ok(const tx_conv_shape *pw, const tx_conv_shape *dw) {
+int tx_convdw_ok(const tx_conv_shape *pw, const tx_conv_shape *dw) {
     (void)pw;
     (void)dw;
     return 0;
 }
-size_t tx_pwdw_scratch_floats(const tx_conv_shape *pw, const tx_conv_shape *dw) {
+size_t tx_convdw_scratch_floats(const tx_conv_shape *pw, const tx_conv_shape *dw) {
     (void)pw;
     (void)dw;
     return 0;
 }
-void tx_pwdw_forward_packed(float *y, const float *x, const float *wp_pw, const float *b_pw,
+void tx_convdw_forward_packed(float *y, const float *x, const float *wp_pw, const float *b_pw,
                             const tx_conv_shape *pw, const float *wp_dw, const float *b_dw,
                             const tx_conv_shape *dw, float *scratch) {
     (void)y; (void)x; (void)wp_pw; (void)b_pw; (void)pw; (void)wp_dw; (void)b_dw; (void)dw;

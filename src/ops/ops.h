@@ -77,17 +77,17 @@ void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const f
                               const tx_conv_shape *s, float *scratch);
 /* Scratch floats tx_conv2d_forward_packed needs (at most tx_conv2d_scratch_floats(s)). */
 size_t tx_conv2d_packed_scratch_floats(const tx_conv_shape *s);
-/* Inference, AVX-512 builds: a pointwise conv pw (1x1, stride 1, unpadded, ungrouped) and
- * the depthwise conv dw that reads its output, fused: y = dw(pw(x)) without writing pw's
- * output (each thread computes the rows a band of dw's output needs into its scratch).
- * Weights, biases and activations as in tx_conv2d_forward_packed for each (no res); the
- * same bits as the two calls. tx_pwdw_ok says whether the pair qualifies (0 without
- * AVX-512); scratch: tx_pwdw_scratch_floats. */
-int tx_pwdw_ok(const tx_conv_shape *pw, const tx_conv_shape *dw);
-size_t tx_pwdw_scratch_floats(const tx_conv_shape *pw, const tx_conv_shape *dw);
-void tx_pwdw_forward_packed(float *y, const float *x, const float *wp_pw, const float *b_pw,
-                            const tx_conv_shape *pw, const float *wp_dw, const float *b_dw,
-                            const tx_conv_shape *dw, float *scratch);
+/* Inference, AVX-512 builds: a conv c1 on the packed path (a 1x1 expansion, a 3x3 stem)
+ * and the depthwise conv dw that reads its output, fused: y = dw(c1(x)) without writing
+ * c1's output (each thread computes the rows a band of dw's output needs into its
+ * scratch). Weights, biases and activations as in tx_conv2d_forward_packed for each (no
+ * res); the same bits as the two calls. tx_convdw_ok says whether the pair qualifies (0
+ * without AVX-512); scratch: tx_convdw_scratch_floats. */
+int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw);
+size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw);
+void tx_convdw_forward_packed(float *y, const float *x, const float *wp1, const float *b1,
+                              const tx_conv_shape *c1, const float *wp_dw, const float *b_dw,
+                              const tx_conv_shape *dw, float *scratch);
 void tx_conv2d_forward_ref(float *y, const float *x, const float *w, const float *b,
                            const tx_conv_shape *s);
 void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
