@@ -500,19 +500,25 @@ static void test_scratch_bounded(void) {
         }
 }
 
-/* The fused conv -> depthwise forward against the two packed convolutions one after the
- * other: the same bits, for every band split, padding, stride and thread count. */
+/* The fused block against the packed convolutions one after the other: the same bits,
+ * for every band split, padding, stride and thread count, with and without the first conv
+ * and the projection (and its residual). */
 static void test_convdw(void) {
-    /* first conv: k1 x k1, stride s1, padding k1/2; then a k x k depthwise, stride st */
-    typedef struct { int n, h, w, c, e, k1, s1, k, st, pw_act, dw_act; } pc;
+    /* k1 x k1 stride s1 first conv (k1 = 0: none), k x k depthwise stride st, projection to
+     * p channels (0: none; < 0: -p channels plus a residual) */
+    typedef struct { int n, h, w, c, e, k1, s1, k, st, p, a1, adw; } pc;
     static const pc cases[] = {
-        {1, 112, 112, 16, 96, 1, 1, 3, 2, 3, 3},   /* mobilenet_v2 blocks.1.0 */
-        {2, 56, 56, 24, 144, 1, 1, 3, 1, 3, 3},    /* blocks.1.1, two images */
-        {1, 57, 43, 24, 144, 1, 1, 5, 2, 4, 4},    /* odd sizes, 5x5, silu (efficientnet) */
-        {1, 30, 29, 8, 40, 1, 1, 7, 1, 0, 1},      /* 7x7, no first activation */
-        {1, 9, 200, 4, 136, 1, 1, 3, 1, 3, 3},     /* wide rows: one output row per band */
-        {1, 224, 224, 3, 32, 3, 2, 3, 1, 3, 3},    /* the stem: 3x3 s2 on RGB, merged taps */
-        {1, 33, 31, 24, 48, 3, 1, 3, 2, 4, 4},     /* 3x3 s1 first conv, odd sizes */
+        {1, 112, 112, 16, 96, 1, 1, 3, 2, 0, 3, 3},   /* mobilenet_v2 blocks.1.0 */
+        {2, 56, 56, 24, 144, 1, 1, 3, 1, 0, 3, 3},    /* blocks.1.1, two images */
+        {1, 57, 43, 24, 144, 1, 1, 5, 2, 0, 4, 4},    /* odd sizes, 5x5, silu (efficientnet) */
+        {1, 30, 29, 8, 40, 1, 1, 7, 1, 0, 0, 1},      /* 7x7, no first activation */
+        {1, 9, 200, 4, 136, 1, 1, 3, 1, 0, 3, 3},     /* wide rows: one output row per band */
+        {1, 224, 224, 3, 32, 3, 2, 3, 1, 0, 3, 3},    /* the stem: 3x3 s2 on RGB, merged taps */
+        {1, 33, 31, 24, 48, 3, 1, 3, 2, 0, 4, 4},     /* 3x3 s1 first conv, odd sizes */
+        {1, 56, 56, 24, 144, 1, 1, 3, 1, -24, 3, 3},  /* the whole block, with its residual */
+        {2, 28, 28, 32, 192, 1, 1, 3, 2, 64, 3, 3},   /* whole block, stride 2, two images */
+        {1, 14, 14, 96, 576, 0, 1, 3, 1, -96, 0, 3},  /* depthwise + projection + residual */
+        {1, 15, 13, 40, 40, 0, 1, 5, 2, 24, 0, 4},    /* depthwise + projection, odd */
     };
     tx_err err = {0};
     double worst = 0;
@@ -522,40 +528,61 @@ static void test_convdw(void) {
         tx_conv_shape sp = {.n = k->n, .h = k->h, .w = k->w, .c = k->c, .oc = k->e, .kh = k->k1,
                             .kw = k->k1, .sh = k->s1, .sw = k->s1, .pad_t = k->k1 / 2,
                             .pad_l = k->k1 / 2, .pad_b = k->k1 / 2, .pad_r = k->k1 / 2, .dh = 1,
-                            .dw = 1, .groups = 1, .act = k->pw_act};
-        CHECK_OK(tx_conv_shape_init(&sp, &err), &err);
+                            .dw = 1, .groups = 1, .act = k->a1};
+        if (k->k1) CHECK_OK(tx_conv_shape_init(&sp, &err), &err);
+        else {
+            sp.oh = k->h;
+            sp.ow = k->w;
+        }
         tx_conv_shape sd = {.n = k->n, .h = sp.oh, .w = sp.ow, .c = k->e, .oc = k->e, .kh = k->k,
                             .kw = k->k, .sh = k->st, .sw = k->st, .pad_t = k->k / 2,
                             .pad_l = k->k / 2, .pad_b = k->k / 2, .pad_r = k->k / 2, .dh = 1,
-                            .dw = 1, .groups = k->e, .act = k->dw_act};
+                            .dw = 1, .groups = k->e, .act = k->adw};
         CHECK_OK(tx_conv_shape_init(&sd, &err), &err);
-        if (!tx_convdw_ok(&sp, &sd)) continue; /* only without AVX-512 (checked below) */
+        const int P = k->p < 0 ? -k->p : k->p;
+        tx_conv_shape s3 = {.n = k->n, .h = sd.oh, .w = sd.ow, .c = k->e, .oc = P, .kh = 1,
+                            .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1};
+        if (P) CHECK_OK(tx_conv_shape_init(&s3, &err), &err);
+        const tx_conv_shape *c1 = k->k1 ? &sp : NULL, *c3 = P ? &s3 : NULL;
+        if (!tx_convdw_ok(c1, &sd, c3)) continue; /* only without AVX-512 (checked below) */
         tx_rng r;
         tx_rng_seed(&r, 500 + ci);
         int64_t nx = (int64_t)k->n * k->h * k->w * k->c, ne = (int64_t)k->n * sp.oh * sp.ow * k->e;
-        int64_t ny = (int64_t)k->n * sd.oh * sd.ow * k->e;
-        float *x = rnd(nx, &r), *wpw = rnd((int64_t)k->e * k->c * k->k1 * k->k1, &r), *bpw = rnd(k->e, &r);
-        float *wdw = rnd((int64_t)k->e * k->k * k->k, &r), *bdw = rnd(k->e, &r);
-        for (int64_t i = 0; i < nx; i++) x[i] *= 3.0f;
-        float *pp = scratch_alloc(tx_conv2d_packed_floats(&sp)), *pd = scratch_alloc(tx_conv2d_packed_floats(&sd));
-        tx_conv2d_pack(pp, wpw, &sp);
+        int64_t nd = (int64_t)k->n * sd.oh * sd.ow * k->e, ny = P ? (int64_t)k->n * sd.oh * sd.ow * P : nd;
+        float *x = rnd(k->k1 ? nx : ne, &r), *w1 = rnd((int64_t)k->e * k->c * k->k1 * k->k1, &r);
+        float *b1 = rnd(k->e, &r), *wdw = rnd((int64_t)k->e * k->k * k->k, &r), *bdw = rnd(k->e, &r);
+        float *w3 = rnd((int64_t)P * k->e, &r), *b3 = rnd(P, &r);
+        float *res = k->p < 0 ? rnd(ny, &r) : NULL;
+        s3.res = res;
+        for (int64_t i = 0; i < (k->k1 ? nx : ne); i++) x[i] *= 3.0f;
+        float *p1 = k->k1 ? scratch_alloc(tx_conv2d_packed_floats(&sp)) : NULL;
+        float *pd = scratch_alloc(tx_conv2d_packed_floats(&sd));
+        float *p3 = P ? scratch_alloc(tx_conv2d_packed_floats(&s3)) : NULL;
+        if (p1) tx_conv2d_pack(p1, w1, &sp);
         tx_conv2d_pack(pd, wdw, &sd);
-        float *mid = nans(ne), *want = nans(ny), *y = nans(ny);
+        if (p3) tx_conv2d_pack(p3, w3, &s3);
+        float *mid = nans(ne), *mid2 = nans(nd), *want = nans(ny), *y = nans(ny);
         static const int threads[] = {1, 2, 3};
         for (int ti = 0; ti < 3; ti++) {
             omp_set_num_threads(threads[ti]);
-            sp.threads = sd.threads = threads[ti];
-            size_t ns = tx_conv2d_packed_scratch_floats(&sp);
+            sp.threads = sd.threads = s3.threads = threads[ti];
+            size_t ns = tx_convdw_scratch_floats(c1, &sd, c3);
+            if (c1 && tx_conv2d_packed_scratch_floats(&sp) > ns) ns = tx_conv2d_packed_scratch_floats(&sp);
             if (tx_conv2d_packed_scratch_floats(&sd) > ns) ns = tx_conv2d_packed_scratch_floats(&sd);
-            if (tx_convdw_scratch_floats(&sp, &sd) > ns) ns = tx_convdw_scratch_floats(&sp, &sd);
+            if (c3 && tx_conv2d_packed_scratch_floats(&s3) > ns) ns = tx_conv2d_packed_scratch_floats(&s3);
             float *scratch = scratch_alloc(ns);
-            tx_conv2d_forward_packed(mid, x, pp, bpw, &sp, scratch);
-            tx_conv2d_forward_packed(want, mid, pd, bdw, &sd, scratch);
+            const float *din = x;
+            if (c1) {
+                tx_conv2d_forward_packed(mid, x, p1, b1, &sp, scratch);
+                din = mid;
+            }
+            tx_conv2d_forward_packed(c3 ? mid2 : want, din, pd, bdw, &sd, scratch);
+            if (c3) tx_conv2d_forward_packed(want, mid2, p3, b3, &s3, scratch);
             for (int64_t i = 0; i < ny; i++) y[i] = NAN;
-            tx_convdw_forward_packed(y, x, pp, bpw, &sp, pd, bdw, &sd, scratch);
-            char what[96];
-            snprintf(what, sizeof what, "convdw %dx%d %d->%d k%d/%d s%d/%d t%d", k->h, k->w, k->c,
-                     k->e, k->k1, k->k, k->s1, k->st, threads[ti]);
+            tx_convdw_forward_packed(y, x, p1, b1, c1, pd, bdw, &sd, p3, b3, c3, scratch);
+            char what[112];
+            snprintf(what, sizeof what, "block %dx%d %d->%d->%d k%d/%d s%d/%d%s t%d", k->h, k->w,
+                     k->c, k->e, P, k->k1, k->k, k->s1, k->st, res ? " +res" : "", threads[ti]);
             CHECK(tu_close(what, y, want, ny, 0, 0), "%s: fused differs", what);
             CHECK(memcmp(y, want, sizeof(float) * (size_t)ny) == 0, "%s: not the same bits", what);
             CHECK(guard_ok(scratch, ns), "%s: wrote past the scratch", what);
@@ -567,10 +594,10 @@ static void test_convdw(void) {
             free(scratch);
         }
         omp_set_num_threads(2);
-        free(x); free(wpw); free(bpw); free(wdw); free(bdw); free(pp); free(pd);
-        free(mid); free(want); free(y);
+        free(x); free(w1); free(b1); free(wdw); free(bdw); free(w3); free(b3); free(res);
+        free(p1); free(pd); free(p3); free(mid); free(mid2); free(want); free(y);
     }
-    if (!ran) SKIP("no AVX-512: the fused conv -> depthwise path is not built");
+    if (!ran) SKIP("no AVX-512: the fused block path is not built");
     CHECK(ran == 3 * (int)(sizeof cases / sizeof *cases), "only %d of the runs qualified", ran);
     printf("  %d runs, largest |fused - separate| %.3g\n", ran, worst);
 }

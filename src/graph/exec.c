@@ -39,9 +39,11 @@ struct tx_exec {
     uint8_t *folded;
     int *conv_act;
     int *conv_res;  /* 1 + the node a conv adds to its output (a folded residual add), or 0 */
-    int *convdw;    /* 1 + the conv a depthwise conv computes fused with itself
-                       (tx_convdw_forward_packed), or 0 */
-    uint8_t *skip;  /* convs computed inside such a fused depthwise node */
+    /* fused inverted-residual blocks (tx_convdw_forward_packed), on the node that runs
+     * one (the projection, or the depthwise conv when there is none): 1 + the depthwise
+     * conv and 1 + the first conv (0: none) */
+    int *blk_dw, *blk_c1;
+    uint8_t *skip;  /* convs computed inside such a fused block */
     float **fw, **fb;
     float **wpack;  /* inference: conv/linear weights packed once (tx_conv2d_pack) */
     /* inference in chunks: a batch runs `chunk` images at a time through the whole
@@ -81,7 +83,7 @@ void tx_exec_free(tx_exec *e) {
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
     free(e->fused);
-    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->convdw); free(e->skip); free(e->fw); free(e->fb); free(e->wpack);
+    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->blk_dw); free(e->blk_c1); free(e->skip); free(e->fw); free(e->fb); free(e->wpack);
     free(e->attn);
     free(e);
 }
@@ -259,9 +261,10 @@ static int plan_inference(tx_exec *e, int dry, tx_err *err) {
             int r = root[m->nodes[i].in[k]];
             if (last[r] < i) last[r] = i;
         }
-    for (int i = 0; i < nn; i++) /* a fused depthwise node reads its first conv's input */
-        if (e->convdw[i]) {
-            int r = root[m->nodes[e->convdw[i] - 1].in[0]];
+    for (int i = 0; i < nn; i++) /* a fused block reads its first conv's input */
+        if (e->blk_dw[i]) {
+            int first = e->blk_c1[i] ? e->blk_c1[i] - 1 : e->blk_dw[i] - 1;
+            int r = root[m->nodes[first].in[0]];
             if (last[r] < i) last[r] = i;
         }
     for (int i = 0; i < nn; i++)
@@ -311,32 +314,66 @@ static int plan_inference(tx_exec *e, int dry, tx_err *err) {
     return rc;
 }
 
-/* Inference: a depthwise conv whose input is another conv's (+ folded batch norm and
- * activation) output, read by nothing else, runs the two fused (tx_convdw_forward_packed)
- * when that output is large (>= TX_CONVDW_MIN floats an image: the 112x112 and 56x56
- * tensors of MobileNet / EfficientNet, the stem's and the expansions'). */
+/* The shapes of a fused block's convs (tx_convdw_forward_packed) for n images, with the
+ * executor's activations and residual. */
+static tx_conv_shape fused_shape(const tx_exec *e, int j, int n) {
+    tx_conv_shape s = conv_shape(e->m, &e->m->nodes[j], n, e->threads);
+    s.act = e->conv_act[j];
+    if (e->conv_res[j]) s.res = e->act[e->conv_res[j] - 1];
+    return s;
+}
+
+/* Inference: inverted-residual blocks run fused (tx_convdw_forward_packed). Around each
+ * depthwise conv d, with every tensor between read by nothing else:
+ *  - the conv before it (an expansion or a stem) when its output is large (>=
+ *    TX_CONVDW_MIN floats an image: the 112x112 and 56x56 tensors of MobileNet /
+ *    EfficientNet; smaller ones would recompute too many shared rows per band);
+ *  - the 1x1 projection after it when its packed weights stay in L2 (<= TX_CONVDW_W3
+ *    floats: each band streams them again).
+ * The last conv of the block runs it; the others are skipped and get no memory. */
 #define TX_CONVDW_MIN (256 * 1024)
-static void find_convdw(tx_exec *e) {
+#define TX_CONVDW_W3 (64 * 1024)
+static void find_blocks(tx_exec *e) {
     const tx_model *m = e->m;
     const int feat = tx_model_feature_node(m);
-    for (int i = 1; i < m->n_nodes; i++) {
-        const tx_node *nd = &m->nodes[i];
-        if (nd->op != TX_OP_CONV2D || nd->dtype != TX_F32 || nd->fq || nd->act || !e->wpack[i] ||
-            e->conv_res[i])
+    for (int d = 1; d < m->n_nodes; d++) {
+        const tx_node *nd = &m->nodes[d];
+        if (nd->op != TX_OP_CONV2D || nd->dtype != TX_F32 || nd->fq || nd->act || !e->wpack[d] ||
+            e->conv_res[d] || nd->groups != nd->out_c || d == feat)
             continue;
+        tx_conv_shape sd = fused_shape(e, d, 1), sp, s3;
+        /* the first conv */
+        int c1 = -1, c3 = -1;
         const int j = nd->in[0];
-        if (j <= 0 || j == feat || readers(m, j) != 1) continue;
-        const int pw = producer(e, j);
-        const tx_node *pn = &m->nodes[pw];
-        if (pw <= 0 || pw == feat || pn->op != TX_OP_CONV2D || pn->dtype != TX_F32 || pn->fq ||
-            pn->act || !e->wpack[pw] || e->conv_res[pw] || e->skip[pw] || e->convdw[pw])
-            continue;
-        tx_conv_shape sp = conv_shape(m, pn, 1, e->threads), sd = conv_shape(m, nd, 1, e->threads);
-        sp.act = e->conv_act[pw];
-        sd.act = e->conv_act[i];
-        if ((int64_t)sp.oh * sp.ow * sp.oc < TX_CONVDW_MIN || !tx_convdw_ok(&sp, &sd)) continue;
-        e->convdw[i] = pw + 1;
-        e->skip[pw] = 1;
+        if (j > 0 && j != feat && readers(m, j) == 1) {
+            const int pw = producer(e, j);
+            const tx_node *pn = &m->nodes[pw];
+            if (pw > 0 && pw != feat && pn->op == TX_OP_CONV2D && pn->dtype == TX_F32 && !pn->fq &&
+                !pn->act && e->wpack[pw] && !e->conv_res[pw] && !e->skip[pw] && !e->blk_dw[pw]) {
+                sp = fused_shape(e, pw, 1);
+                if ((int64_t)sp.oh * sp.ow * sp.oc >= TX_CONVDW_MIN && tx_convdw_ok(&sp, &sd, NULL))
+                    c1 = pw;
+            }
+        }
+        /* the projection: the first 1x1 conv whose input chain leads back to d alone */
+        for (int q = d + 1; q < m->n_nodes; q++) {
+            const tx_node *qn = &m->nodes[q];
+            if (qn->op != TX_OP_CONV2D || qn->n_in < 1 || producer(e, qn->in[0]) != d) continue;
+            if (qn->in[0] != d && readers(m, qn->in[0]) != 1) break;
+            if (readers(m, d) != 1 || qn->in[0] == feat || qn->dtype != TX_F32 || qn->fq ||
+                qn->act || !e->wpack[q])
+                break;
+            s3 = fused_shape(e, q, 1);
+            if ((int64_t)s3.c * s3.oc <= TX_CONVDW_W3 && tx_convdw_ok(c1 >= 0 ? &sp : NULL, &sd, &s3))
+                c3 = q;
+            break;
+        }
+        if (c1 < 0 && c3 < 0) continue;
+        const int run = c3 >= 0 ? c3 : d;
+        e->blk_dw[run] = d + 1;
+        e->blk_c1[run] = c1 >= 0 ? c1 + 1 : 0;
+        if (c1 >= 0) e->skip[c1] = 1;
+        if (c3 >= 0) e->skip[d] = 1;
     }
 }
 
@@ -371,12 +408,13 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     e->folded = calloc((size_t)nn, 1);
     e->conv_act = calloc((size_t)nn, sizeof(int));
     e->conv_res = calloc((size_t)nn, sizeof(int));
-    e->convdw = calloc((size_t)nn, sizeof(int));
+    e->blk_dw = calloc((size_t)nn, sizeof(int));
+    e->blk_c1 = calloc((size_t)nn, sizeof(int));
     e->skip = calloc((size_t)nn, 1);
     e->fw = calloc((size_t)nn, sizeof(float *));
     e->fb = calloc((size_t)nn, sizeof(float *));
     e->wpack = calloc((size_t)nn, sizeof(float *));
-    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->convdw || !e->skip || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->blk_dw || !e->blk_c1 || !e->skip || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
     if (!training && !(opts && opts->no_fusion) && fold_conv_bn_act(e)) goto nomem;
@@ -394,7 +432,7 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
         if (!(e->wpack[i] = own(e, pf * sizeof(float)))) goto nomem;
         tx_conv2d_pack(e->wpack[i], e->fw[i] ? e->fw[i] : P(e, nd, 0), &cs);
     }
-    if (!training && !(opts && opts->no_fusion)) find_convdw(e);
+    if (!training && !(opts && opts->no_fusion)) find_blocks(e);
     find_fusions(e);
 
     int quantized = 0;
@@ -408,9 +446,11 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
             tx_conv_shape s = conv_shape(m, nd, max_batch, e->threads);
             size_t sc = e->wpack[i] ? tx_conv2d_packed_scratch_floats(&s) : tx_conv2d_scratch_floats(&s);
             if (sc > scratch) scratch = sc;
-            if (e->convdw[i]) {
-                tx_conv_shape sp = conv_shape(m, &m->nodes[e->convdw[i] - 1], max_batch, e->threads);
-                sc = tx_convdw_scratch_floats(&sp, &s);
+            if (e->blk_dw[i]) {
+                const int d = e->blk_dw[i] - 1, c1 = e->blk_c1[i] - 1;
+                tx_conv_shape sp = c1 >= 0 ? conv_shape(m, &m->nodes[c1], max_batch, e->threads) : s;
+                tx_conv_shape sd = conv_shape(m, &m->nodes[d], max_batch, e->threads);
+                sc = tx_convdw_scratch_floats(c1 >= 0 ? &sp : NULL, &sd, d != i ? &s : NULL);
                 if (sc > scratch) scratch = sc;
             }
         } else if (nd->op == TX_OP_LINEAR && e->wpack[i]) {
@@ -601,18 +641,20 @@ static void run_nodes(tx_exec *e, int n) {
         }
         switch (nd->op) {
         case TX_OP_CONV2D: {
-            if (e->skip[i]) break; /* computed by the depthwise conv that reads it */
+            if (e->skip[i]) break; /* computed inside a fused block (find_blocks) */
             tx_conv_shape s = conv_shape(m, nd, n, e->threads);
-            if (e->convdw[i]) {
-                const int pw = e->convdw[i] - 1;
-                const tx_node *pn = &m->nodes[pw];
-                tx_conv_shape sp = conv_shape(m, pn, n, e->threads);
-                sp.act = e->conv_act[pw];
-                s.act = e->conv_act[i];
-                tx_convdw_forward_packed(y, e->act[pn->in[0]], e->wpack[pw],
-                                       e->fb[pw] ? e->fb[pw] : pn->bias ? P(e, pn, 1) : NULL, &sp,
-                                       e->wpack[i], e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL,
-                                       &s, e->scratch);
+            if (e->blk_dw[i]) {
+                const int d = e->blk_dw[i] - 1, c1 = e->blk_c1[i] - 1;
+                const tx_node *dn = &m->nodes[d], *fn = &m->nodes[c1 >= 0 ? c1 : d];
+                tx_conv_shape sp = c1 >= 0 ? fused_shape(e, c1, n) : s, sd = fused_shape(e, d, n);
+                tx_conv_shape s3 = fused_shape(e, i, n);
+#define TX_BIAS(j, node) (e->fb[j] ? e->fb[j] : (node)->bias ? P(e, node, 1) : NULL)
+                tx_convdw_forward_packed(y, e->act[fn->in[0]], c1 >= 0 ? e->wpack[c1] : NULL,
+                                         c1 >= 0 ? TX_BIAS(c1, fn) : NULL, c1 >= 0 ? &sp : NULL,
+                                         e->wpack[d], TX_BIAS(d, dn), &sd,
+                                         d != i ? e->wpack[i] : NULL, d != i ? TX_BIAS(i, nd) : NULL,
+                                         d != i ? &s3 : NULL, e->scratch);
+#undef TX_BIAS
                 conv_did_act = 1;
                 break;
             }

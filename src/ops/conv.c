@@ -2455,97 +2455,147 @@ void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
                 }
 }
 
-/* ---- conv -> depthwise, fused (inference) -----------------------------------------------
- * A convolution on the pk path (an inverted-residual block's 1x1 expansion, or the 3x3
- * stem before MobileNet's first depthwise conv) and the depthwise conv that reads its
- * output, without writing that output (the expanded tensors are the largest of a
- * MobileNet: at 112x112 or 56x56 they stream through memory twice otherwise). Work items
- * are bands of B output rows of one image; a thread computes the first conv's rows its
- * band needs (kh + (B-1)*sh of them; the rows shared with the next band are computed
- * again) into its own buffer with the pk kernels, then the band's depthwise rows from that
- * buffer with the dwf kernels: the same arithmetic, in the same order, as the two
+/* ---- [conv ->] depthwise [-> pointwise], fused (inference) ------------------------------
+ * An inverted-residual block in one pass: an optional first conv on the pk path (the 1x1
+ * expansion, or the 3x3 stem before MobileNet's first depthwise conv), the depthwise conv,
+ * and an optional 1x1 projection (with its residual), without writing the tensors in
+ * between (the expanded ones are the largest of a MobileNet: at 112x112 or 56x56 they
+ * stream through memory twice otherwise; and one parallel region replaces three). Work
+ * items are bands of B depthwise output rows of one image. A thread computes the first
+ * conv's rows its band needs (kh + (B-1)*sh of them; rows shared with the next band are
+ * computed again) into its own buffer with the pk kernels, the band's depthwise rows from
+ * it (or from x) with the dwf kernels, and, with a projection, those rows' projection from
+ * a second buffer straight into y. The same arithmetic, in the same order, as the
  * convolutions one after the other, so the same bits. */
 #ifdef TX_CONV_PK
-enum { CONVDW_BAND_FLOATS = 96 * 1024 }; /* per-thread rows of the first conv (~384 KB, L2) */
+enum { CONVDW_BAND_FLOATS = 96 * 1024 }; /* per-thread buffer (~384 KB, in L2) */
 
-static int64_t convdw_band(const tx_conv_shape *c1, const tx_conv_shape *dw) {
-    const int64_t row = (int64_t)c1->ow * c1->oc;
-    int64_t b = (CONVDW_BAND_FLOATS / row - dw->kh) / dw->sh + 1;
-    return b < 1 ? 1 : b > dw->oh ? dw->oh : b;
+static int is_pointwise_plain(const tx_conv_shape *s) {
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->groups == 1 &&
+           s->pad_t == 0 && s->pad_l == 0 && s->oh == s->h && s->ow == s->w;
 }
 
-int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw) {
-    return !is_direct(c1) && !wg_ok_packed(c1) && c1->c <= CONST_ZEROS && !c1->res &&
-           !dw->res && dwf_ok(dw) && dw->n == c1->n && dw->c == c1->oc && dw->h == c1->oh &&
-           dw->w == c1->ow && (int64_t)c1->ow * c1->oc * dw->kh <= CONVDW_BAND_FLOATS;
+/* Tallest band the buffers allow. */
+static int64_t convdw_band(const tx_conv_shape *c1, const tx_conv_shape *dw,
+                           const tx_conv_shape *c3) {
+    int64_t b = dw->oh;
+    if (c1) b = imin64(b, (CONVDW_BAND_FLOATS / ((int64_t)c1->ow * c1->oc) - dw->kh) / dw->sh + 1);
+    if (c3) b = imin64(b, CONVDW_BAND_FLOATS / ((int64_t)dw->ow * dw->oc));
+    return b < 1 ? 1 : b;
 }
 
-size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw) {
-    const int64_t rows = (convdw_band(c1, dw) - 1) * dw->sh + dw->kh;
-    return (size_t)slot_threads(dw) * (size_t)(rows * c1->ow * c1->oc + 16);
+int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw, const tx_conv_shape *c3) {
+    if (!dwf_ok(dw) || dw->res || (!c1 && !c3)) return 0;
+    if (c1 && (is_direct(c1) || wg_ok_packed(c1) || c1->c > CONST_ZEROS || c1->res ||
+               dw->n != c1->n || dw->c != c1->oc || dw->h != c1->oh || dw->w != c1->ow ||
+               (int64_t)c1->ow * c1->oc * dw->kh > CONVDW_BAND_FLOATS))
+        return 0;
+    if (c3 && (!is_pointwise_plain(c3) || c3->c > CONST_ZEROS || c3->n != dw->n ||
+               c3->c != dw->oc || c3->h != dw->oh || c3->w != dw->ow ||
+               (int64_t)dw->ow * dw->oc > CONVDW_BAND_FLOATS))
+        return 0;
+    return 1;
+}
+
+/* Per-thread floats: the first conv's rows, then the depthwise rows. */
+static int64_t convdw_per1(const tx_conv_shape *c1, const tx_conv_shape *dw, int64_t B) {
+    return c1 ? ((B - 1) * dw->sh + dw->kh) * c1->ow * c1->oc + 16 : 0;
+}
+static int64_t convdw_per3(const tx_conv_shape *dw, const tx_conv_shape *c3, int64_t B) {
+    return c3 ? B * dw->ow * dw->oc + 16 : 0;
+}
+
+size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw,
+                                const tx_conv_shape *c3) {
+    const int64_t B = convdw_band(c1, dw, c3);
+    return (size_t)slot_threads(dw) * (size_t)(convdw_per1(c1, dw, B) + convdw_per3(dw, c3, B));
 }
 
 void tx_convdw_forward_packed(float *y, const float *x, const float *wp1, const float *b1,
                               const tx_conv_shape *c1, const float *wp_dw, const float *b_dw,
-                              const tx_conv_shape *dw, float *scratch) {
+                              const tx_conv_shape *dw, const float *wp3, const float *b3,
+                              const tx_conv_shape *c3, float *scratch) {
     if (dw->n <= 0 || dw->oh <= 0 || dw->ow <= 0) return;
-    /* bands as tall as the buffer allows, but at least 4 items per thread (the rows shared
+    /* bands as tall as the buffers allow, but at least 4 items per thread (the rows shared
      * by neighbouring bands cost less than threads left idle at the end) */
     const int T = kernel_threads(dw);
     const int64_t want = (dw->oh * dw->n + 4 * T - 1) / (4 * T) / dw->n;
-    const int64_t B = imax64(1, imin64(convdw_band(c1, dw), want > 0 ? want : 1));
+    const int64_t B = imax64(1, imin64(convdw_band(c1, dw, c3), want > 0 ? want : 1));
     const int64_t bands = (dw->oh + B - 1) / B;
-    const int64_t per = ((B - 1) * dw->sh + dw->kh) * c1->ow * c1->oc + 16;
+    const int64_t per1 = convdw_per1(c1, dw, B), per = per1 + convdw_per3(dw, c3, B);
     const geo g = make_geo(dw);
     const dwf_fn fn = dwf_pick(&g);
-    const act_clamp a1 = act_of(c1->act), a_dw = act_of(dw->act);
+    const act_clamp a1 = act_of(c1 ? c1->act : 0), a_dw = act_of(dw->act);
+    const act_clamp a3 = act_of(c3 ? c3->act : 0);
     const int64_t nblk = (g.c + 15) / 16, items = (int64_t)dw->n * bands;
-    const pk_desc full = pk_forward_desc(c1);
+    const pk_desc full = c1 ? pk_forward_desc(c1) : (pk_desc){0};
 #pragma omp parallel num_threads(T)
     {
-        float *buf = scratch + (int64_t)omp_tid() * per;
+        float *buf = scratch + (int64_t)omp_tid() * per, *buf3 = buf + per1;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             const int64_t n = it / bands, oy0 = it % bands * B, oy1 = imin64(dw->oh, oy0 + B);
-            /* rows [r0, r1) of the first conv's output that output rows [oy0, oy1) read */
-            const int64_t r0 = imax64(0, oy0 * dw->sh - dw->pad_t);
-            const int64_t r1 = imin64(dw->h, (oy1 - 1) * dw->sh - dw->pad_t + (int64_t)(dw->kh - 1) * dw->dh + 1);
-            if (r1 > r0) {
-                /* those rows: the first conv of image n with r1 - r0 output rows, its top
-                 * padding moved down by r0 output rows (may go negative) */
-                pk_desc d = full;
-                d.n = 1;
-                d.oh = r1 - r0;
-                d.pt = full.pt - r0 * c1->sh;
-                pk_run_items(buf, x + n * c1->h * c1->w * c1->c, wp1, b1, const_zeros, &d, a1,
-                             NULL, 0);
-            }
-            /* the band's rows as the depthwise conv of a (r1 - r0)-row image whose top
-             * padding absorbs the rows above r0 */
+            const float *src = x + n * g.h * g.w * g.c; /* the depthwise conv's input image */
             geo gb = g;
-            gb.h = r1 - r0;
-            gb.pt = (int)(g.pt + r0);
-            float *yn = y + n * g.oh * g.ow * g.oc;
-            for (int64_t oy = oy0; oy < oy1; oy++) fn(yn, buf, wp_dw, b_dw, &gb, a_dw, 0, oy, 0, nblk);
+            if (c1) {
+                /* rows [r0, r1) of the first conv's output that output rows [oy0, oy1) read */
+                const int64_t r0 = imax64(0, oy0 * dw->sh - dw->pad_t);
+                const int64_t r1 = imin64(dw->h, (oy1 - 1) * dw->sh - dw->pad_t +
+                                                     (int64_t)(dw->kh - 1) * dw->dh + 1);
+                if (r1 > r0) {
+                    /* those rows: the first conv of image n with r1 - r0 output rows, its
+                     * top padding moved down by r0 output rows (may go negative) */
+                    pk_desc d = full;
+                    d.n = 1;
+                    d.oh = r1 - r0;
+                    d.pt = full.pt - r0 * c1->sh;
+                    pk_run_items(buf, x + n * c1->h * c1->w * c1->c, wp1, b1, const_zeros, &d,
+                                 a1, NULL, 0);
+                }
+                /* the depthwise conv then sees a (r1 - r0)-row image whose top padding
+                 * absorbs the rows above r0 */
+                src = buf;
+                gb.h = r1 - r0;
+                gb.pt = (int)(g.pt + r0);
+            }
+            if (!c3) {
+                float *yn = y + n * g.oh * g.ow * g.oc;
+                for (int64_t oy = oy0; oy < oy1; oy++) fn(yn, src, wp_dw, b_dw, &gb, a_dw, 0, oy, 0, nblk);
+                continue;
+            }
+            /* depthwise rows [oy0, oy1) into buf3 as its rows 0.. (the top padding moved
+             * up by oy0 output rows), then their projection into y */
+            gb.pt = (int)(gb.pt - oy0 * g.sh);
+            for (int64_t oy = oy0; oy < oy1; oy++)
+                fn(buf3, src, wp_dw, b_dw, &gb, a_dw, 0, oy - oy0, 0, nblk);
+            const pk_desc d3 = {.n = 1, .h = oy1 - oy0, .w = g.ow, .c = g.oc, .oh = oy1 - oy0,
+                                .ow = g.ow, .oc = c3->oc, .kh = 1, .kw = 1, .sh = 1, .sw = 1,
+                                .dh = 1, .dw = 1, .groups = 1, .cin = g.oc, .cout = c3->oc};
+            const int64_t yoff = (n * g.oh + oy0) * g.ow * c3->oc;
+            pk_run_items(y + yoff, buf3, wp3, b3, const_zeros, &d3, a3, c3->res ? c3->res + yoff : NULL, 0);
         }
     }
 }
 #else
-int tx_convdw_ok(const tx_conv_shape *pw, const tx_conv_shape *dw) {
-    (void)pw;
+int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw, const tx_conv_shape *c3) {
+    (void)c1;
     (void)dw;
+    (void)c3;
     return 0;
 }
-size_t tx_convdw_scratch_floats(const tx_conv_shape *pw, const tx_conv_shape *dw) {
-    (void)pw;
+size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw,
+                                const tx_conv_shape *c3) {
+    (void)c1;
     (void)dw;
+    (void)c3;
     return 0;
 }
-void tx_convdw_forward_packed(float *y, const float *x, const float *wp_pw, const float *b_pw,
-                            const tx_conv_shape *pw, const float *wp_dw, const float *b_dw,
-                            const tx_conv_shape *dw, float *scratch) {
-    (void)y; (void)x; (void)wp_pw; (void)b_pw; (void)pw; (void)wp_dw; (void)b_dw; (void)dw;
-    (void)scratch;
+void tx_convdw_forward_packed(float *y, const float *x, const float *wp1, const float *b1,
+                              const tx_conv_shape *c1, const float *wp_dw, const float *b_dw,
+                              const tx_conv_shape *dw, const float *wp3, const float *b3,
+                              const tx_conv_shape *c3, float *scratch) {
+    (void)y; (void)x; (void)wp1; (void)b1; (void)c1; (void)wp_dw; (void)b_dw; (void)dw;
+    (void)wp3; (void)b3; (void)c3; (void)scratch;
 }
 #endif
 

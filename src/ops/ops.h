@@ -77,17 +77,21 @@ void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const f
                               const tx_conv_shape *s, float *scratch);
 /* Scratch floats tx_conv2d_forward_packed needs (at most tx_conv2d_scratch_floats(s)). */
 size_t tx_conv2d_packed_scratch_floats(const tx_conv_shape *s);
-/* Inference, AVX-512 builds: a conv c1 on the packed path (a 1x1 expansion, a 3x3 stem)
- * and the depthwise conv dw that reads its output, fused: y = dw(c1(x)) without writing
- * c1's output (each thread computes the rows a band of dw's output needs into its
- * scratch). Weights, biases and activations as in tx_conv2d_forward_packed for each (no
- * res); the same bits as the two calls. tx_convdw_ok says whether the pair qualifies (0
- * without AVX-512); scratch: tx_convdw_scratch_floats. */
-int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw);
-size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw);
+/* Inference, AVX-512 builds: an inverted-residual block fused, y = c3(dw(c1(x))): an
+ * optional conv c1 on the packed path (a 1x1 expansion, a 3x3 stem; NULL: dw reads x),
+ * the depthwise conv dw, and an optional 1x1 projection c3 (NULL: y is dw's output; its
+ * res is added as in tx_conv2d_forward_packed), without writing the tensors between them
+ * (each thread computes what a band of dw's output rows needs into its scratch). Weights,
+ * biases and activations as in tx_conv2d_forward_packed for each; the same bits as the
+ * separate calls. tx_convdw_ok says whether the convs qualify (always 0 without AVX-512;
+ * c1 and c3 not both NULL); scratch: tx_convdw_scratch_floats. */
+int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw, const tx_conv_shape *c3);
+size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw,
+                                const tx_conv_shape *c3);
 void tx_convdw_forward_packed(float *y, const float *x, const float *wp1, const float *b1,
                               const tx_conv_shape *c1, const float *wp_dw, const float *b_dw,
-                              const tx_conv_shape *dw, float *scratch);
+                              const tx_conv_shape *dw, const float *wp3, const float *b3,
+                              const tx_conv_shape *c3, float *scratch);
 void tx_conv2d_forward_ref(float *y, const float *x, const float *w, const float *b,
                            const tx_conv_shape *s);
 void tx_conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
