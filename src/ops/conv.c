@@ -178,9 +178,17 @@ static int slot_threads(const tx_conv_shape *s) {
     int t = omp_max_threads();
     return t > 0 ? t : 1;
 }
+/* Multiply-adds below which a forward runs on the calling thread: waking a sleeping
+ * worker (the CLI's passive OpenMP wait policy) costs ~10-20 us, the time one core
+ * needs for this much work (the squeeze-excitation convs on 1x1 maps, 7x7 maps at
+ * batch 1). Results do not depend on the thread count. */
+#define CONV_PAR_MIN_MACS 200000
+
 static int kernel_threads(const tx_conv_shape *s) {
     int t = omp_max_threads(), cap = slot_threads(s);
-    return t < cap ? (t > 0 ? t : 1) : cap;
+    int k = t < cap ? (t > 0 ? t : 1) : cap;
+    const int64_t macs = (int64_t)s->n * s->oh * s->ow * s->oc * s->kh * s->kw * (s->c / s->groups);
+    return macs < CONV_PAR_MIN_MACS ? 1 : k;
 }
 
 /* Rows (output pixels) per thread's im2col chunk: a function of the shape only. */
