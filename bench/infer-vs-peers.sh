@@ -11,6 +11,8 @@
 # bench/peers/make_int8_mobilenet_v2.py when missing).
 #  - architecture: fp32 224x224, batch 1 latency and batch 16 throughput, 2 threads, for
 #      taxon     build/taxon bench --arch NAME --image-size 224 --channels 3 --classes 1000 ...
+#      taxon-spin  the same with OMP_WAIT_POLICY=ACTIVE (spinning between layers, as ORT's
+#                thread pool does; the CLI's default is PASSIVE, see docs/benchmarks.md)
 #      ort       ONNX Runtime (PyPI) on the architecture exported from PyTorch (bench/peers/cache)
 #      torch     PyTorch 1.13 (Debian), set_num_threads(2), eval, no_grad
 #  - .tflite: batch 1 latency of
@@ -99,7 +101,7 @@ run_one() {
               --repeats "$r" --warmup "$w" --json 2>"$err")
       else
         for name in $(taxon_arch_names "$m"); do
-          out=$(build/taxon bench --arch "$name" --image-size 224 --channels 3 --classes 1000 \
+          out=$(env ${pol:+OMP_WAIT_POLICY=$pol} build/taxon bench --arch "$name" --image-size 224 --channels 3 --classes 1000 \
                 --batch-size "$b" --threads "$T" --repeats "$r" --warmup "$w" --json 2>"$err") && break
           out=""
         done
@@ -145,7 +147,7 @@ for round in $(seq 1 "$ROUNDS"); do
     if [[ $m == *.tflite ]]; then
       sec=tflite; peers=(taxon taxon-spin tflite ort-fp32); bs="1"
     else
-      sec=fp32; peers=(taxon ort torch); bs=$BATCHES
+      sec=fp32; peers=(taxon taxon-spin ort torch); bs=$BATCHES
     fi
     k=$(( (round - 1) % ${#peers[@]} ))
     order=("${peers[@]:k}" "${peers[@]:0:k}")
@@ -175,7 +177,7 @@ def fmt(v):
     return "-" if v is None else (f"{v:.3g}" if v < 10 else f"{v:.1f}")
 nrounds = max((len(v) for d in res.values() for v in d.values()), default=0)
 stats = [("median", statistics.median)] + ([("best", min)] if nrounds > 1 else [])
-for sec, peers, title in (("fp32", ["taxon", "ort", "torch"], "fp32 224x224 inference"),
+for sec, peers, title in (("fp32", ["taxon", "taxon-spin", "ort", "torch"], "fp32 224x224 inference; taxon-spin: OMP_WAIT_POLICY=ACTIVE (threads spin between layers, as ORT's do)"),
                           ("tflite", ["taxon", "taxon-spin", "tflite", "ort-fp32"], "TFLite model vs ai-edge-litert; taxon-spin: OMP_WAIT_POLICY=ACTIVE; ort-fp32: ONNX Runtime on the float32 architecture")):
     keys = sorted((k for k in res if k[0] == sec), key=lambda k: (k[1], k[2]))
     if not keys:
@@ -184,15 +186,18 @@ for sec, peers, title in (("fp32", ["taxon", "ort", "torch"], "fp32 224x224 infe
         what = ("median over rounds" if sname == "median" else
                 "best round (least disturbed by other load)")
         print(f"\n{title}: ms per image, {what}; tx/peer = taxon time / peer time (< 1: taxon faster)")
-        others = peers[1:]
-        hdr = f"{'model':34} {'batch':>5} " + " ".join(f"{p:>9}" for p in peers) + " " + " ".join(f"{'tx/' + p:>11}" for p in others)
+        others = [p for p in peers[1:] if p != "taxon-spin"]
+        spin = "taxon-spin" in peers and sec == "fp32"
+        hdr = f"{'model':34} {'batch':>5} " + " ".join(f"{p:>10}" for p in peers) + " " + " ".join(f"{'tx/' + p:>11}" for p in others) + (f" {'spin/ort':>11}" if spin else "")
         print(hdr); print("-" * len(hdr))
         for k in keys:
             med = {p: sfn(v) for p, v in res[k].items()}
             name = k[1].rsplit("/", 1)[-1]
-            cells = " ".join(f"{fmt(med.get(p)):>9}" for p in peers)
-            ratio = lambda p: "%.2fx" % (med["taxon"] / med[p]) if "taxon" in med and p in med else "-"
+            cells = " ".join(f"{fmt(med.get(p)):>10}" for p in peers)
+            ratio = lambda p, t="taxon": "%.2fx" % (med[t] / med[p]) if t in med and p in med else "-"
             ratios = " ".join(f"{ratio(p):>11}" for p in others)
+            if spin:
+                ratios += f" {ratio('ort', 'taxon-spin'):>11}"
             print(f"{name:34} {k[2]:>5} {cells} {ratios}")
     for k in keys:
         why = na.get(f"{sec} {k[1]} {k[2]}")
