@@ -57,7 +57,7 @@ struct tx_exec {
 };
 
 /* Activation memory a batch of inference may take before it runs in chunks. */
-#define TX_CHUNK_BYTES ((size_t)16 << 20)
+#define TX_CHUNK_BYTES ((size_t)8 << 20)
 
 static void *own(tx_exec *e, size_t bytes) {
     if (e->n_owned == e->cap_owned) {
@@ -484,8 +484,9 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
 
     if (!training) {
         /* chunk: the caller's, or as many images as keep the planned activations within
-         * TX_CHUNK_BYTES (measured: mobilenet_v2 / efficientnet_b0 at batch 16 run
-         * 10-15% faster in chunks of 2 than whole; resnet50 and ViT-B do not mind) */
+         * TX_CHUNK_BYTES (measured: mobilenet_v2 / efficientnet_b0 at batch 16 ran
+         * 10-15% faster in chunks of 2-4 than whole; resnet50 and ViT-B do not mind; with
+         * the fused blocks an image of MobileNetV2 plans 1.4 MB, so chunks of 5) */
         e->chunk = 1;
         int rc = plan_inference(e, 1, err);
         if (rc) { tx_exec_free(e); return rc; }
