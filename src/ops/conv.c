@@ -2336,6 +2336,16 @@ static void res_pass(float *y, const tx_conv_shape *s) {
     }
 }
 
+/* A residual on a path without a tile epilogue: t is s without its residual and
+ * activation (the path runs t, then res_pass adds and activates). */
+static int without_res(const tx_conv_shape *s, int tile_res, tx_conv_shape *t) {
+    if (!s->res || tile_res) return 0;
+    *t = *s;
+    t->res = NULL;
+    t->act = 0;
+    return 1;
+}
+
 void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
                        const tx_conv_shape *s, float *scratch) {
     if (s->n <= 0 || s->oh <= 0 || s->ow <= 0) return; /* empty batch: nothing to write */
@@ -2344,10 +2354,8 @@ void tx_conv2d_forward(float *y, const float *x, const float *w, const float *b,
 #else
     const int tile_res = 0;
 #endif
-    if (s->res && !tile_res) {
-        tx_conv_shape t = *s;
-        t.res = NULL;
-        t.act = 0;
+    tx_conv_shape t;
+    if (without_res(s, tile_res, &t)) {
         tx_conv2d_forward(y, x, w, b, &t, scratch);
         res_pass(y, s);
         return;
@@ -2662,10 +2670,8 @@ void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const f
 #else
     const int tile_res = 0;
 #endif
-    if (s->res && !tile_res) {
-        tx_conv_shape t = *s;
-        t.res = NULL;
-        t.act = 0;
+    tx_conv_shape t;
+    if (without_res(s, tile_res, &t)) {
         tx_conv2d_forward_packed(y, x, wp, b, &t, scratch);
         res_pass(y, s);
         return;
