@@ -58,6 +58,8 @@ struct tx_exec {
 
 /* Activation memory a batch of inference may take before it runs in chunks. */
 #define TX_CHUNK_BYTES ((size_t)8 << 20)
+/* Weights larger than this stream from memory for every chunk (see chunk). */
+#define TX_CHUNK_WCACHE ((size_t)32 << 20)
 
 static void *own(tx_exec *e, size_t bytes) {
     if (e->n_owned == e->cap_owned) {
@@ -485,14 +487,32 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     if (!training) {
         /* chunk: the caller's, or as many images as keep the planned activations within
          * TX_CHUNK_BYTES (measured: mobilenet_v2 / efficientnet_b0 at batch 16 ran
-         * 10-15% faster in chunks of 2-4 than whole; resnet50 and ViT-B do not mind; with
-         * the fused blocks an image of MobileNetV2 plans 1.4 MB, so chunks of 5) */
+         * 10-15% faster in chunks of 2-4 than whole; with the fused blocks an image of
+         * MobileNetV2 plans 1.4 MB, so chunks of 5). But every chunk streams all the
+         * weights, from memory once they outgrow the cache (TX_CHUNK_WCACHE): then a chunk
+         * takes at least weights / activations-per-image images (resnet50, 100 MB of
+         * weights and 11 MB of activations an image, ran 10-25% slower at batch 16 in
+         * chunks of 1 than whole while other tenants shared the cache; ViT-B 4% slower).
+         * The batch is then split into equal chunks. */
         e->chunk = 1;
         int rc = plan_inference(e, 1, err);
         if (rc) { tx_exec_free(e); return rc; }
-        size_t per = e->arena_bytes > 0 ? e->arena_bytes : 1;
-        e->chunk = opts && opts->chunk > 0 ? opts->chunk
-                   : per >= TX_CHUNK_BYTES ? 1 : (int)(TX_CHUNK_BYTES / per);
+        if (opts && opts->chunk > 0) {
+            e->chunk = opts->chunk;
+        } else {
+            const size_t per = e->arena_bytes > 0 ? e->arena_bytes : 1;
+            size_t wbytes = 0;
+            for (int i = 0; i < m->n_params; i++)
+                wbytes += (size_t)tx_tensor_numel(&m->params[i].t) * tx_dtype_size(m->params[i].t.dtype);
+            size_t c = per >= TX_CHUNK_BYTES ? 1 : TX_CHUNK_BYTES / per;
+            if (wbytes > TX_CHUNK_WCACHE && (wbytes + per - 1) / per > c) c = (wbytes + per - 1) / per;
+            if (c >= (size_t)max_batch) {
+                e->chunk = max_batch;
+            } else {
+                const int nchunks = (int)((max_batch + c - 1) / c);
+                e->chunk = (max_batch + nchunks - 1) / nchunks;
+            }
+        }
         if (e->chunk > max_batch) e->chunk = max_batch;
         rc = plan_inference(e, 0, err);
         if (rc) { tx_exec_free(e); return rc; }
