@@ -23,10 +23,13 @@
 #      ort-fp32  ONNX Runtime on float32 $TFLITE_ORT_MODEL (default mobilenet_v2) for reference
 # Each (model, batch) runs every peer once per round, the order of the peers rotating between
 # rounds; the table gives the median over rounds of each run's median, in ms per image, and
-# taxon/peer time ratios (< 1: taxon faster). A taxon side that fails (architecture or format
+# taxon/peer time ratios (< 1: taxon faster); a second table pairs each round's taxon run
+# with the same round's ORT (or TFLite) run and gives the median of those ratios and the
+# rounds taxon won, the figure least moved by load that comes and goes. A taxon side that fails (architecture or format
 # not built in yet) is shown as "taxon: not available (its error)" and the rest carries on.
 #
 # Environment: ROUNDS (3), THREADS (2), BATCHES ("1 16"), NO_BUILD=1 (do not run make),
+# NO_TORCH=1 (leave PyTorch out: more rounds in the same time),
 # TORCH_OMP_WAIT_POLICY for the torch peer: "auto" (default) sets PASSIVE for ViT only, as in
 # BASELINES.md (its BLAS pool and the spinning OpenMP pool fight, up to 3.5x); CNNs run with
 # the default policy, which is faster on a quiet machine but can lose 2-10x while another
@@ -129,7 +132,7 @@ run_one() {
   if [ -z "$out" ]; then
     echo "$peer $m batch $b: FAILED: $(grep -v '^\s*$' "$err" | tail -1)"
   else
-    jq -c --arg s "$sec" --arg g "$grp" '{section: $s, key: $g} + .' <<<"$out" >>"$log"
+    jq -c --arg s "$sec" --arg g "$grp" --argjson rd "${round:-0}" '{section: $s, key: $g, round: $rd} + .' <<<"$out" >>"$log"
     jq -r '"  \(.peer) \(.model) b\(.batch): \(.ms_per_batch / .batch * 1000 | round / 1000) ms/img" +
            (if .check_max_abs_diff then " (max |ort-torch| logit diff \(.check_max_abs_diff * 1e9 | round / 1e9))" else "" end)' <<<"$out"
   fi
@@ -148,6 +151,7 @@ for round in $(seq 1 "$ROUNDS"); do
       sec=tflite; peers=(taxon taxon-spin tflite ort-fp32); bs="1"
     else
       sec=fp32; peers=(taxon taxon-spin ort torch); bs=$BATCHES
+      [ -n "${NO_TORCH:-}" ] && peers=(taxon taxon-spin ort)
     fi
     k=$(( (round - 1) % ${#peers[@]} ))
     order=("${peers[@]:k}" "${peers[@]:0:k}")
@@ -199,6 +203,29 @@ for sec, peers, title in (("fp32", ["taxon", "taxon-spin", "ort", "torch"], "fp3
             if spin:
                 ratios += f" {ratio('ort', 'taxon-spin'):>11}"
             print(f"{name:34} {k[2]:>5} {cells} {ratios}")
+    # paired: each round's taxon run against the same round's peer run (they ran
+    # back to back, so they saw about the same load); the median of those ratios and how
+    # many rounds taxon won are the statistic least moved by load that comes and goes
+    byround = {}
+    for r in rows:
+        if r["section"] == sec and "round" in r:
+            byround.setdefault((r["key"], r["batch"], r["round"]), {})[r["peer"]] = r["ms_per_batch"]
+    pk = [p for p in ("ort", "tflite") if p in peers]
+    if pk and byround and nrounds > 1:
+        p = pk[0]
+        print(f"\n{title}: paired by round, taxon/{p} and taxon-spin/{p} time ratios (< 1: taxon faster)")
+        hdr = f"{'model':34} {'batch':>5} {'median':>8} {'wins':>7} {'spin med':>9} {'wins':>7}   per round (taxon/{p})"
+        print(hdr); print("-" * len(hdr))
+        for k in keys:
+            rs = sorted(rd for (kk, b, rd) in byround if kk == k[1] and b == k[2])
+            cols = []
+            for t in ("taxon", "taxon-spin"):
+                q = [byround[(k[1], k[2], rd)][t] / byround[(k[1], k[2], rd)][p] for rd in rs
+                     if t in byround[(k[1], k[2], rd)] and p in byround[(k[1], k[2], rd)]]
+                cols.append(q)
+            name = k[1].rsplit("/", 1)[-1]
+            cell = lambda q: (f"{statistics.median(q):>7.2f}x {sum(v < 1 for v in q):>3}/{len(q):<3}" if q else f"{'-':>8} {'-':>7}")
+            print(f"{name:34} {k[2]:>5} {cell(cols[0])} {cell(cols[1]):>17}   " + " ".join(f"{v:.2f}" for v in cols[0]))
     for k in keys:
         why = na.get(f"{sec} {k[1]} {k[2]}")
         if why:
