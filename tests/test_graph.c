@@ -329,14 +329,17 @@ static void test_missing_and_extra_tensors(void) {
     tx_model_free(m);
 }
 
-/* Inference folds batch norm into convolutions and fuses relu/relu6 into their epilogue;
- * the result must equal running every node as written. */
+/* Inference folds batch norm into convolutions, activations and residual adds into their
+ * epilogue, and fuses whole inverted-residual blocks; the result must equal running every
+ * node as written. */
 static void test_inference_fusion(void) {
     /* at 224 the 112x112 and 56x56 expansions also take the fused pointwise -> depthwise
      * path (tx_pwdw_forward_packed) */
+    /* resnet50's downsample blocks and the ViT's blocks fold the residual add into the
+     * conv / linear of the add's second input */
     const char *archs[] = {"resnet18", "mobilenet_v2", "efficientnet_b0", "fmnist_net",
-                           "mobilenet_v2", "efficientnet_b0", NULL};
-    const int sizes[] = {32, 32, 32, 32, 224, 224};
+                           "resnet50", "vit_tiny_patch16_224", "mobilenet_v2", "efficientnet_b0", NULL};
+    const int sizes[] = {32, 32, 32, 32, 32, 32, 224, 224};
     for (int a = 0; archs[a]; a++) {
         tx_err err = {0};
         tx_model *m = NULL;

@@ -33,9 +33,10 @@ struct tx_exec {
     tx_rng rng;
     double *prof;   /* per-node seconds (forward, backward) or NULL */
     uint8_t *fused; /* fused[r]: relu r is folded into its only reader, a max pool */
-    /* inference fusions: folded[i]: batch norm or activation i is computed by the conv
-     * that produces its input (conv_act[c], fw[c]/fb[c]: the conv's activation and its
-     * weights and bias with the batch norm folded in) */
+    /* inference fusions: folded[i]: batch norm, activation or residual add i is computed
+     * by the conv that produces its input (conv_act[c], fw[c]/fb[c]: the conv's activation
+     * and its weights and bias with the batch norm folded in; an add is 2 when that conv
+     * produces its second input, whose memory it then is: alias_of) */
     uint8_t *folded;
     int *conv_act;
     int *conv_res;  /* 1 + the node a conv adds to its output (a folded residual add), or 0 */
@@ -143,6 +144,13 @@ static int aliases_input(const tx_exec *e, int i) {
            e->folded[i];
 }
 
+/* The input whose memory an aliasing node's output is: in[0], or in[1] for an add folded
+ * into the conv that produces its second input (folded 2). */
+static int alias_of(const tx_exec *e, int i) {
+    const tx_node *nd = &e->m->nodes[i];
+    return e->folded[i] == 2 ? nd->in[1] : nd->in[0];
+}
+
 static int readers(const tx_model *m, int j) {
     int n = 0;
     for (int i = j + 1; i < m->n_nodes; i++)
@@ -163,7 +171,7 @@ static int producer(const tx_exec *e, int j) {
         int noop = nd->op == TX_OP_DROPOUT || nd->op == TX_OP_DROPPATH;
         if (!(e->folded[j] || noop) || nd->in[0] <= 0 || nd->fq) return j;
         if (noop && readers(m, nd->in[0]) != 1) return j;
-        j = nd->in[0];
+        j = alias_of(e, j);
     }
 }
 
@@ -175,6 +183,27 @@ static int fold_conv_bn_act(tx_exec *e) {
     int feat = tx_model_feature_node(m);
     for (int i = 1; i < m->n_nodes; i++) {
         const tx_node *nd = &m->nodes[i];
+        if (nd->op == TX_OP_ADD && nd->n_in == 2 && !nd->act && nd->dtype == TX_F32 && !nd->fq) {
+            /* conv (+ folded batch norm) + residual: the conv adds the other input in its
+             * epilogue and the add's output is the conv's buffer. The conv's side may be
+             * either input (a ResNet's downsample branch and a ViT block's projection are
+             * the second); the other input must be computed before the conv runs. */
+            for (int k = 0; k < 2; k++) {
+                const int jk = nd->in[k], other = nd->in[1 - k];
+                if (jk <= 0 || jk == other || readers(m, jk) != 1 || jk == feat || m->nodes[jk].fq)
+                    continue;
+                const int c = producer(e, jk);
+                const tx_node *cn = &m->nodes[c];
+                if ((cn->op != TX_OP_CONV2D && cn->op != TX_OP_LINEAR) || cn->dtype != TX_F32 ||
+                    cn->act || cn->fq || e->conv_act[c] || e->conv_res[c] || other >= c ||
+                    m->nodes[other].dtype != TX_F32)
+                    continue;
+                e->conv_res[c] = other + 1;
+                e->folded[i] = (uint8_t)(k + 1);
+                break;
+            }
+            continue;
+        }
         int j = nd->n_in ? nd->in[0] : 0;
         if (nd->dtype != TX_F32 || nd->fq || j <= 0 || readers(m, j) != 1 || j == feat || m->nodes[j].fq)
             continue;
@@ -193,17 +222,6 @@ static int fold_conv_bn_act(tx_exec *e) {
             }
             e->fw[j] = fw;
             e->fb[j] = fb;
-            e->folded[i] = 1;
-        } else if (nd->op == TX_OP_ADD && nd->n_in == 2 && !nd->act && nd->in[1] != j) {
-            /* conv (+ folded batch norm) + residual: the conv adds it in its epilogue and
-             * the add's output is the conv's buffer */
-            int c = producer(e, j);
-            const tx_node *cn = &m->nodes[c];
-            if ((cn->op != TX_OP_CONV2D && cn->op != TX_OP_LINEAR) || cn->dtype != TX_F32 ||
-                cn->act || cn->fq || e->conv_act[c] || e->conv_res[c] || nd->in[1] >= c ||
-                m->nodes[nd->in[1]].dtype != TX_F32)
-                continue;
-            e->conv_res[c] = nd->in[1] + 1;
             e->folded[i] = 1;
         } else if (nd->op == TX_OP_RELU || nd->op == TX_OP_RELU6 || nd->op == TX_OP_SILU ||
                    nd->op == TX_OP_GELU) {
@@ -253,7 +271,7 @@ static int plan_inference(tx_exec *e, int dry, tx_err *err) {
     }
     for (int i = 0; i < nn; i++) {
         const tx_node *nd = &m->nodes[i];
-        root[i] = aliases_input(e, i) ? root[nd->in[0]] : i;
+        root[i] = aliases_input(e, i) ? root[alias_of(e, i)] : i;
         last[i] = i;
         size[i] = e->skip[i] ? 0 : (node_bytes(nd, e->chunk) + 3) / 4; /* in floats */
     }
