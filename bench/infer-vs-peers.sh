@@ -11,14 +11,14 @@
 # bench/peers/make_int8_mobilenet_v2.py when missing).
 #  - architecture: fp32 224x224, batch 1 latency and batch 16 throughput, 2 threads, for
 #      taxon     build/taxon bench --arch NAME --image-size 224 --channels 3 --classes 1000 ...
-#      taxon-spin  the same with OMP_WAIT_POLICY=ACTIVE (spinning between layers, as ORT's
-#                thread pool does; the CLI's default is PASSIVE, see docs/benchmarks.md)
+#      taxon-spin  the same with OMP_WAIT_POLICY=ACTIVE (always spinning between layers; the
+#                CLI's default spins ~26 us, GOMP_SPINCOUNT=1000, see docs/benchmarks.md)
 #      ort       ONNX Runtime (PyPI) on the architecture exported from PyTorch (bench/peers/cache)
 #      torch     PyTorch 1.13 (Debian), set_num_threads(2), eval, no_grad
 #  - .tflite: batch 1 latency of
 #      taxon     build/taxon bench --model FILE.tflite ... (the CLI's OpenMP wait policy:
-#                PASSIVE unless OMP_WAIT_POLICY/GOMP_SPINCOUNT is set, see cli/taxon.c)
-#      taxon-spin  the same with OMP_WAIT_POLICY=ACTIVE (libgomp's spinning default)
+#                GOMP_SPINCOUNT=1000 unless OMP_WAIT_POLICY/GOMP_SPINCOUNT is set, see cli/taxon.c)
+#      taxon-spin  the same with OMP_WAIT_POLICY=ACTIVE
 #      tflite    ai-edge-litert (PyPI), default XNNPACK path
 #      ort-fp32  ONNX Runtime on float32 $TFLITE_ORT_MODEL (default mobilenet_v2) for reference
 # Each (model, batch) runs every peer once per round, the order of the peers rotating between
@@ -181,7 +181,7 @@ def fmt(v):
     return "-" if v is None else (f"{v:.3g}" if v < 10 else f"{v:.1f}")
 nrounds = max((len(v) for d in res.values() for v in d.values()), default=0)
 stats = [("median", statistics.median)] + ([("best", min)] if nrounds > 1 else [])
-for sec, peers, title in (("fp32", ["taxon", "taxon-spin", "ort", "torch"], "fp32 224x224 inference; taxon-spin: OMP_WAIT_POLICY=ACTIVE (threads spin between layers, as ORT's do)"),
+for sec, peers, title in (("fp32", ["taxon", "taxon-spin", "ort", "torch"], "fp32 224x224 inference; taxon-spin: OMP_WAIT_POLICY=ACTIVE (threads always spin; the CLI's default spins ~26 us)"),
                           ("tflite", ["taxon", "taxon-spin", "tflite", "ort-fp32"], "TFLite model vs ai-edge-litert; taxon-spin: OMP_WAIT_POLICY=ACTIVE; ort-fp32: ONNX Runtime on the float32 architecture")):
     keys = sorted((k for k in res if k[0] == sec), key=lambda k: (k[1], k[2]))
     if not keys:

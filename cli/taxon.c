@@ -2,27 +2,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 int cmd_convert(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
-/* OpenMP wait policy. libgomp's worker threads spin (busy-wait) between parallel regions by
- * default; when another process wants one of the cores, the spinning thread and the
- * descheduled one stall every barrier and batch-1 latency collapses (MobileNetV2 int8 on 2
- * threads: 4.7 ms median with PASSIVE against 75 ms with the default while one other
- * process ran; docs/benchmarks.md). The CLI therefore waits passively unless the user
- * chose: OMP_WAIT_POLICY=ACTIVE (or a GOMP_SPINCOUNT) restores spinning, the lowest latency
- * on a machine the run has to itself. libgomp reads the variable in its own initializer, so
- * it is set from .preinit_array, which the dynamic linker runs before any shared library's
- * initializers (the library itself changes no environment). */
-static void omp_wait_policy(int argc, char **argv, char **envp) {
-    (void)argc; (void)argv; (void)envp;
-    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT")) setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+/* OpenMP wait policy. Between parallel regions libgomp's workers spin GOMP_SPINCOUNT times
+ * (default 300000: milliseconds) and then sleep in the kernel. Neither end suits the CLI:
+ *  - sleeping at once (OMP_WAIT_POLICY=PASSIVE) makes every one of the ~40-80 regions of a
+ *    batch-1 forward wait for a sleeping worker to wake, which on a virtual machine means
+ *    waking an idle virtual CPU: efficientnet_b0 fp32 12.6-14.3 ms against 7.4-9.7 with a
+ *    short spin, MobileNetV2 int8 5.6 against 2.2 ms (docs/benchmarks.md);
+ *  - spinning for milliseconds takes the core from any other busy process, and a
+ *    descheduled worker then stalls every barrier (MobileNetV2 int8: 75 ms against 4.7
+ *    with PASSIVE while another process ran).
+ * So the CLI spins 1000 times (~26 us on Zen 4), enough to bridge the gaps inside a
+ * forward, unless the user chose: OMP_WAIT_POLICY=PASSIVE is the most robust on a machine
+ * other processes keep busy (1.3-3x faster there than the short spin), ACTIVE the fastest
+ * on one the run has to itself. libgomp reads its variables in its own constructor, before
+ * any code of ours runs (setting them from .preinit_array, as an earlier version did, is
+ * too late), so the CLI sets the variable and executes itself again, once. The library
+ * itself changes no environment. */
+static void omp_wait_policy(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("GOMP_SPINCOUNT", "1000", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    /* no /proc: carry on with libgomp's default */
 }
-__attribute__((section(".preinit_array"), used)) static void (*const tx_preinit_omp)(int, char **, char **) =
-    omp_wait_policy;
 
 static const struct {
     const char *name, *summary;
@@ -45,6 +53,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    omp_wait_policy(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
