@@ -21,6 +21,9 @@
 #define tx_convdw_ok portable_convdw_ok
 #define tx_convdw_scratch_floats portable_convdw_scratch_floats
 #define tx_convdw_forward_packed portable_convdw_forward_packed
+#define tx_conv2d_gate_ok portable_conv2d_gate_ok
+#define tx_conv2d_gated_scratch_floats portable_conv2d_gated_scratch_floats
+#define tx_conv2d_forward_packed_gated portable_conv2d_forward_packed_gated
 #include "ops/conv.c"
 #undef tx_conv_shape_init
 #undef tx_conv2d_scratch_floats
@@ -35,6 +38,9 @@
 #undef tx_convdw_ok
 #undef tx_convdw_scratch_floats
 #undef tx_convdw_forward_packed
+#undef tx_conv2d_gate_ok
+#undef tx_conv2d_gated_scratch_floats
+#undef tx_conv2d_forward_packed_gated
 
 typedef struct {
     const char *name;
@@ -602,6 +608,86 @@ static void test_convdw(void) {
     printf("  %d runs, largest |fused - separate| %.3g\n", ran, worst);
 }
 
+/* A conv of a gated input (squeeze-excitation before the projection): the weight-scaling
+ * path (1x1 convs) and the fallback (a 3x3) against the gate applied to x first, then the
+ * packed conv, with 1-3 threads, activations and residuals. */
+static void test_gated(void) {
+    typedef struct { int n, h, w, c, oc, k, act, res; } gc;
+    static const gc cases[] = {
+        {1, 56, 56, 96, 24, 1, 0, 0},   /* efficientnet_b0 blocks.1.0's projection */
+        {3, 14, 14, 672, 112, 1, 0, 1}, /* blocks.4.1, three images, residual */
+        {2, 7, 9, 40, 37, 1, 4, 0},     /* odd sizes and channels, SiLU */
+        {1, 5, 5, 300, 16, 1, 1, 1},    /* cin past the built-in zero row, relu + residual */
+        {2, 6, 6, 16, 24, 3, 0, 0},     /* 3x3: the fallback */
+    };
+    tx_err err = {0};
+    double worst = 0;
+    int fast = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const gc *k = &cases[ci];
+        tx_conv_shape s = {.n = k->n, .h = k->h, .w = k->w, .c = k->c, .oc = k->oc, .kh = k->k,
+                           .kw = k->k, .sh = 1, .sw = 1, .pad_t = k->k / 2, .pad_l = k->k / 2,
+                           .pad_b = k->k / 2, .pad_r = k->k / 2, .dh = 1, .dw = 1, .groups = 1,
+                           .act = k->act};
+        CHECK_OK(tx_conv_shape_init(&s, &err), &err);
+        fast += tx_conv2d_gate_ok(&s);
+        CHECK(k->k == 1 || !tx_conv2d_gate_ok(&s), "a 3x3 conv claims the weight-scaling path");
+        tx_rng r;
+        tx_rng_seed(&r, 900 + ci);
+        const int64_t nx = (int64_t)k->n * k->h * k->w * k->c, ny = (int64_t)k->n * s.oh * s.ow * k->oc;
+        float *x = rnd(nx, &r), *g = rnd((int64_t)k->n * k->c, &r), *w = rnd((int64_t)k->oc * k->c * k->k * k->k, &r);
+        float *b = rnd(k->oc, &r), *res = k->res ? rnd(ny, &r) : NULL, *xg = nans(nx);
+        for (int64_t i = 0; i < nx; i++) xg[i] = x[i] * g[(i / ((int64_t)k->h * k->w * k->c)) * k->c + i % k->c];
+        s.res = res;
+        float *wp = scratch_alloc(tx_conv2d_packed_floats(&s));
+        tx_conv2d_pack(wp, w, &s);
+        float *want = nans(ny), *y = nans(ny);
+        static const int threads[] = {1, 2, 3};
+        for (int ti = 0; ti < 3; ti++) {
+            omp_set_num_threads(threads[ti]);
+            s.threads = threads[ti];
+            size_t ns = tx_conv2d_gated_scratch_floats(&s);
+            if (tx_conv2d_packed_scratch_floats(&s) > ns) ns = tx_conv2d_packed_scratch_floats(&s);
+            float *scratch = scratch_alloc(ns);
+            tx_conv2d_forward_packed(want, xg, wp, b, &s, scratch);
+            for (int64_t i = 0; i < ny; i++) y[i] = NAN;
+            tx_conv2d_forward_packed_gated(y, x, g, wp, b, &s, scratch);
+            char what[112];
+            snprintf(what, sizeof what, "gated %dx%dx%d -> %d k%d act %d%s x%d t%d", k->h, k->w, k->c,
+                     k->oc, k->k, k->act, res ? " +res" : "", k->n, threads[ti]);
+            CHECK(tu_close(what, y, want, ny, 1e-6f * k->c, 1e-5f), "%s", what);
+            CHECK(guard_ok(scratch, ns), "%s: wrote past the scratch", what);
+            for (int64_t i = 0; i < ny; i++) {
+                double d = fabs((double)y[i] - want[i]) / (1.0 + fabs((double)want[i]));
+                if (!(d <= worst)) worst = d;
+            }
+            free(scratch);
+        }
+        omp_set_num_threads(2);
+        s.threads = 2;
+        { /* the portable build: always the fallback */
+            float *pp = scratch_alloc(portable_conv2d_packed_floats(&s));
+            portable_conv2d_pack(pp, w, &s);
+            size_t ns = portable_conv2d_gated_scratch_floats(&s);
+            if (portable_conv2d_packed_scratch_floats(&s) > ns) ns = portable_conv2d_packed_scratch_floats(&s);
+            float *scratch = scratch_alloc(ns);
+            portable_conv2d_forward_packed(want, xg, pp, b, &s, scratch);
+            portable_conv2d_forward_packed_gated(y, x, g, pp, b, &s, scratch);
+            CHECK(!portable_conv2d_gate_ok(&s), "the portable build claims the weight-scaling path");
+            CHECK(tu_close("  portable", y, want, ny, 1e-6f * k->c, 1e-5f), "portable gated conv differs");
+            CHECK(guard_ok(scratch, ns), "portable: wrote past the scratch");
+            free(pp);
+            free(scratch);
+        }
+        free(x); free(g); free(w); free(b); free(res); free(xg); free(wp); free(want); free(y);
+    }
+#if defined(__AVX512F__)
+    CHECK(fast == 4, "only %d of the 1x1 shapes took the weight-scaling path", fast);
+#endif
+    printf("  %d of %d shapes on the weight-scaling path, largest |gated - gate then conv| / (1 + |y|) %.3g\n",
+           fast, (int)(sizeof cases / sizeof *cases), worst);
+}
+
 int main(void) {
     RUN(test_shape_init);
     RUN(test_scratch_bounded);
@@ -609,5 +695,6 @@ int main(void) {
     RUN(test_fast_vs_ref);
     RUN(test_packed_act);
     RUN(test_convdw);
+    RUN(test_gated);
     TEST_MAIN_END();
 }

@@ -46,6 +46,8 @@ struct tx_exec {
     int *blk_dw, *blk_c1;
     uint8_t *skip;  /* convs computed inside such a fused block */
     uint8_t *inplace; /* inference: a mul that writes over its first input (find_inplace) */
+    int *gate;        /* inference: 1 + the squeeze-excitation mul a 1x1 conv applies to its
+                       * weights instead (find_gates; the mul is skipped), or 0 */
     float **fw, **fb;
     float **wpack;  /* inference: conv/linear weights packed once (tx_conv2d_pack) */
     /* inference in chunks: a batch runs `chunk` images at a time through the whole
@@ -87,7 +89,7 @@ void tx_exec_free(tx_exec *e) {
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
     free(e->fused);
-    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->blk_dw); free(e->blk_c1); free(e->skip); free(e->inplace); free(e->fw); free(e->fb); free(e->wpack);
+    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->blk_dw); free(e->blk_c1); free(e->skip); free(e->inplace); free(e->gate); free(e->fw); free(e->fb); free(e->wpack);
     free(e->attn);
     free(e);
 }
@@ -257,6 +259,34 @@ static int unfused(const tx_exec *e, int j) {
     return j;
 }
 
+/* Inference: squeeze-excitation's scale x * g (g one value per image and channel) read
+ * only by a 1x1 conv on the packed-GEMM path is applied to that conv's weights, image by
+ * image (tx_conv2d_forward_packed_gated), and the mul is skipped: no pass over x. Only
+ * where scaling the weights (c x oc floats an image) costs less than the pass over x
+ * (c x h x w): EfficientNet's blocks at 112 to 14 pixels, not its 7x7 ones. */
+static void find_gates(tx_exec *e) {
+    const tx_model *m = e->m;
+    const int feat = tx_model_feature_node(m);
+    for (int i = 1; i < m->n_nodes; i++) {
+        const tx_node *nd = &m->nodes[i];
+        const int g = nd->n_in ? nd->in[0] : 0;
+        if (nd->op != TX_OP_CONV2D || nd->dtype != TX_F32 || nd->fq || !e->wpack[i] || e->skip[i] ||
+            e->blk_dw[i] || g <= 0 || g == feat || readers(m, g) != 1)
+            continue;
+        const tx_node *mn = &m->nodes[g];
+        if (mn->op != TX_OP_MUL || mn->n_in != 2 || mn->dtype != TX_F32 || mn->fq || e->folded[g])
+            continue;
+        const tx_node *a = &m->nodes[mn->in[0]], *b = &m->nodes[mn->in[1]];
+        if (a->dtype != TX_F32 || b->dtype != TX_F32 || b->oh != 1 || b->ow != 1 || b->oc != a->oc ||
+            (a->oh == 1 && a->ow == 1))
+            continue;
+        const tx_conv_shape s = conv_shape(m, nd, 1, e->threads);
+        if (!tx_conv2d_gate_ok(&s) || (int64_t)s.oc >= (int64_t)s.h * s.w) continue;
+        e->gate[i] = g + 1;
+        e->skip[g] = 1;
+    }
+}
+
 /* Inference buffers: root[i] is the node whose memory node i's output is (after aliasing),
  * last[r] the last node that reads owner r's memory (nn: kept after the forward: the
  * output and the feature node, which embeddings read). */
@@ -273,12 +303,18 @@ static void lifetimes(const tx_exec *e, int *root, int *last) {
             int r = root[m->nodes[i].in[k]];
             if (last[r] < i) last[r] = i;
         }
-    for (int i = 0; i < nn; i++) /* a fused block reads its first conv's input */
-        if (e->blk_dw[i]) {
+    for (int i = 0; i < nn; i++) {
+        if (e->blk_dw[i]) { /* a fused block reads its first conv's input */
             int first = e->blk_c1[i] ? e->blk_c1[i] - 1 : e->blk_dw[i] - 1;
             int r = root[m->nodes[first].in[0]];
             if (last[r] < i) last[r] = i;
         }
+        if (e->gate[i]) /* a gated conv reads its mul's inputs */
+            for (int k = 0; k < 2; k++) {
+                int r = root[m->nodes[e->gate[i] - 1].in[k]];
+                if (last[r] < i) last[r] = i;
+            }
+    }
     for (int i = 0; i < nn; i++)
         if (root[i] != i && last[root[i]] < last[i]) last[root[i]] = last[i];
     const int fnode = tx_model_feature_node(m);
@@ -473,10 +509,11 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     e->blk_c1 = calloc((size_t)nn, sizeof(int));
     e->skip = calloc((size_t)nn, 1);
     e->inplace = calloc((size_t)nn, 1);
+    e->gate = calloc((size_t)nn, sizeof(int));
     e->fw = calloc((size_t)nn, sizeof(float *));
     e->fb = calloc((size_t)nn, sizeof(float *));
     e->wpack = calloc((size_t)nn, sizeof(float *));
-    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->blk_dw || !e->blk_c1 || !e->skip || !e->inplace || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->blk_dw || !e->blk_c1 || !e->skip || !e->inplace || !e->gate || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
     if (!training && !(opts && opts->no_fusion) && fold_conv_bn_act(e)) goto nomem;
@@ -496,6 +533,7 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     }
     if (!training && !(opts && opts->no_fusion)) {
         find_blocks(e);
+        find_gates(e);
         if (find_inplace(e)) goto nomem;
     }
     find_fusions(e);
@@ -511,6 +549,7 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
             tx_conv_shape s = conv_shape(m, nd, max_batch, e->threads);
             size_t sc = e->wpack[i] ? tx_conv2d_packed_scratch_floats(&s) : tx_conv2d_scratch_floats(&s);
             if (sc > scratch) scratch = sc;
+            if (e->gate[i] && (sc = tx_conv2d_gated_scratch_floats(&s)) > scratch) scratch = sc;
             if (e->blk_dw[i]) {
                 const int d = e->blk_dw[i] - 1, c1 = e->blk_c1[i] - 1;
                 tx_conv_shape sp = c1 >= 0 ? conv_shape(m, &m->nodes[c1], max_batch, e->threads) : s;
@@ -747,7 +786,11 @@ static void run_nodes(tx_exec *e, int n) {
                 if (e->conv_res[i]) s.res = e->act[e->conv_res[i] - 1];
             }
             const float *b = e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL;
-            if (e->wpack[i]) tx_conv2d_forward_packed(y, x, e->wpack[i], b, &s, e->scratch);
+            if (e->gate[i]) {
+                const tx_node *mn = &m->nodes[e->gate[i] - 1];
+                tx_conv2d_forward_packed_gated(y, e->act[mn->in[0]], e->act[mn->in[1]], e->wpack[i], b, &s,
+                                               e->scratch);
+            } else if (e->wpack[i]) tx_conv2d_forward_packed(y, x, e->wpack[i], b, &s, e->scratch);
             else tx_conv2d_forward(y, x, e->fw[i] ? e->fw[i] : P(e, nd, 0), b, &s, e->scratch);
             if (s.act) conv_did_act = 1; /* the conv applied its activation */
             break;
@@ -812,6 +855,7 @@ static void run_nodes(tx_exec *e, int n) {
             if (!e->folded[i]) tx_add_forward(y, x, e->act[nd->in[1]], cnt);
             break;
         case TX_OP_MUL: {
+            if (e->skip[i]) break; /* applied by the conv that reads it (find_gates) */
             const tx_node *b = &m->nodes[nd->in[1]];
             if (b->oh == 1 && b->ow == 1 && (nd->oh != 1 || nd->ow != 1))
                 tx_chanmul_forward(y, x, e->act[nd->in[1]], n, (int64_t)nd->oh * nd->ow, nd->oc);

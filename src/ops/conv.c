@@ -2685,3 +2685,63 @@ void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const f
     else gemm_forward(y, x, wp, b, s, scratch);
 #endif
 }
+
+int tx_conv2d_gate_ok(const tx_conv_shape *s) {
+#ifdef TX_CONV_PK
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->groups == 1 && s->pad_t == 0 &&
+           s->pad_l == 0 && s->oh == s->h && s->ow == s->w && !dwf_ok(s) && !is_direct(s) &&
+           !wg_ok_packed(s);
+#else
+    (void)s;
+    return 0;
+#endif
+}
+
+size_t tx_conv2d_gated_scratch_floats(const tx_conv_shape *s) {
+    if (tx_conv2d_gate_ok(s)) return tx_conv2d_packed_floats(s) + (size_t)s->c;
+    return (size_t)s->n * s->h * s->w * s->c + tx_conv2d_packed_scratch_floats(s);
+}
+
+void tx_conv2d_forward_packed_gated(float *y, const float *x, const float *g, const float *wp,
+                                    const float *b, const tx_conv_shape *s, float *scratch) {
+    if (s->n <= 0 || s->oh <= 0 || s->ow <= 0) return;
+    const int64_t cin = s->c, hw = (int64_t)s->h * s->w;
+#ifdef TX_CONV_PK
+    if (tx_conv2d_gate_ok(s)) {
+        /* pk layout of a 1x1 ungrouped conv: 64-channel blocks, each [cin][width] */
+        tx_conv_shape one = *s;
+        one.n = 1;
+        const pk_desc d = pk_forward_desc(&one);
+        const int64_t cpad = pk_pad16(s->oc), oc = s->oc;
+        float *ws = scratch, *zeros = scratch + cin * cpad;
+        memset(zeros, 0, (size_t)cin * sizeof(float));
+        const act_clamp act = act_of(s->act);
+#pragma omp parallel num_threads(kernel_threads(s))
+        for (int n = 0; n < s->n; n++) {
+            const float *gn = g + n * cin;
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < cin; k++) {
+                const float gk = gn[k];
+                for (int64_t o0 = 0; o0 < cpad; o0 += 64) {
+                    const int64_t width = imin64(64, cpad - o0), at = cin * o0 + k * width;
+#pragma omp simd
+                    for (int64_t j = 0; j < width; j++) ws[at + j] = wp[at + j] * gk;
+                }
+            } /* implicit barrier: the weights of image n are ready */
+            pk_run_items(y + n * hw * oc, x + n * hw * cin, ws, b, zeros, &d, act,
+                         s->res ? s->res + n * hw * oc : NULL, 1); /* ends in a barrier */
+        }
+        return;
+    }
+#endif
+    float *xs = scratch;
+    const int64_t rows = (int64_t)s->n * hw;
+#pragma omp parallel for schedule(static) num_threads(kernel_threads(s))
+    for (int64_t r = 0; r < rows; r++) {
+        const float *gr = g + (r / hw) * cin, *xr = x + r * cin;
+        float *o = xs + r * cin;
+#pragma omp simd
+        for (int64_t k = 0; k < cin; k++) o[k] = xr[k] * gr[k];
+    }
+    tx_conv2d_forward_packed(y, xs, wp, b, s, scratch + rows * cin);
+}

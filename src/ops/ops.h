@@ -77,6 +77,16 @@ void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const f
                               const tx_conv_shape *s, float *scratch);
 /* Scratch floats tx_conv2d_forward_packed needs (at most tx_conv2d_scratch_floats(s)). */
 size_t tx_conv2d_packed_scratch_floats(const tx_conv_shape *s);
+/* Inference: a conv of an input gated per image and channel, y = conv(x * g) with g
+ * [n, c] broadcast over the pixels (squeeze-excitation's scale before the projection);
+ * wp, b, activation and residual as in tx_conv2d_forward_packed. Where tx_conv2d_gate_ok
+ * (a 1x1, stride-1, ungrouped conv on the packed-GEMM path), the packed weights' rows are
+ * scaled by g one image at a time and x is read once, by the GEMM; otherwise x * g is
+ * written to scratch first. Scratch: tx_conv2d_gated_scratch_floats(s). */
+int tx_conv2d_gate_ok(const tx_conv_shape *s);
+size_t tx_conv2d_gated_scratch_floats(const tx_conv_shape *s);
+void tx_conv2d_forward_packed_gated(float *y, const float *x, const float *g, const float *wp,
+                                    const float *b, const tx_conv_shape *s, float *scratch);
 /* Inference, AVX-512 builds: an inverted-residual block fused, y = c3(dw(c1(x))): an
  * optional conv c1 on the packed path (a 1x1 expansion, a 3x3 stem; NULL: dw reads x),
  * the depthwise conv dw, and an optional 1x1 projection c3 (NULL: y is dw's output; its
