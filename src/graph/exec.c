@@ -339,7 +339,7 @@ static int find_inplace(tx_exec *e) {
     for (int i = 1; i < nn; i++) {
         const tx_node *nd = &m->nodes[i];
         if (nd->op != TX_OP_MUL || nd->dtype != TX_F32 || nd->fq || nd->n_in != 2 || nd->in[0] <= 0 ||
-            m->nodes[nd->in[0]].dtype != TX_F32 || aliases_input(e, i))
+            m->nodes[nd->in[0]].dtype != TX_F32 || aliases_input(e, i) || e->skip[i])
             continue;
         const int r = root[nd->in[0]];
         if (last[r] != i || r == root[nd->in[1]]) continue;
