@@ -179,9 +179,9 @@ static int slot_threads(const tx_conv_shape *s) {
     return t > 0 ? t : 1;
 }
 /* Multiply-adds below which a forward runs on the calling thread: waking a sleeping
- * worker (the CLI's passive OpenMP wait policy) costs ~10-20 us, the time one core
- * needs for this much work (the squeeze-excitation convs on 1x1 maps, 7x7 maps at
- * batch 1). Results do not depend on the thread count. */
+ * worker (OMP_WAIT_POLICY=PASSIVE, or a worker whose spin ran out) costs ~10-20 us, the
+ * time one core needs for this much work (the squeeze-excitation convs on 1x1 maps, 7x7
+ * maps at batch 1). Results do not depend on the thread count. */
 #define CONV_PAR_MIN_MACS 200000
 
 static int kernel_threads(const tx_conv_shape *s) {
