@@ -2688,9 +2688,7 @@ void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const f
 
 int tx_conv2d_gate_ok(const tx_conv_shape *s) {
 #ifdef TX_CONV_PK
-    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->groups == 1 && s->pad_t == 0 &&
-           s->pad_l == 0 && s->oh == s->h && s->ow == s->w && !dwf_ok(s) && !is_direct(s) &&
-           !wg_ok_packed(s);
+    return is_pointwise_plain(s) && !dwf_ok(s) && !is_direct(s) && !wg_ok_packed(s);
 #else
     (void)s;
     return 0;
