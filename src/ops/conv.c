@@ -1470,6 +1470,14 @@ static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const fl
         for (int r = 0; r < MR; r++) ap[r] = r < rows ? x + (p0 + r) * d->c : zeros;
         return;
     }
+    if (d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pl == 0 && d->ow == d->w &&
+        d->n == 1 && d->pt <= 0 && d->oh - d->pt <= d->h) {
+        /* a band of rows of a 1x1 conv (a fused block's expansion): output pixel p reads
+         * input pixel p - pt*w, every row inside the input */
+        const float *xb = x - d->pt * d->w * d->c;
+        for (int r = 0; r < MR; r++) ap[r] = r < rows ? xb + (p0 + r) * d->c : zeros;
+        return;
+    }
     int64_t ox = p0 % d->ow, q = p0 / d->ow, oy = q % d->oh, n = q / d->oh;
     for (int r = 0; r < MR; r++) {
         if (r >= rows) {
