@@ -24,6 +24,7 @@
 #define tx_conv2d_gate_ok portable_conv2d_gate_ok
 #define tx_conv2d_gated_scratch_floats portable_conv2d_gated_scratch_floats
 #define tx_conv2d_forward_packed_gated portable_conv2d_forward_packed_gated
+#define tx_conv2d_rowsum_ok portable_conv2d_rowsum_ok
 #include "ops/conv.c"
 #undef tx_conv_shape_init
 #undef tx_conv2d_scratch_floats
@@ -38,6 +39,7 @@
 #undef tx_convdw_ok
 #undef tx_convdw_scratch_floats
 #undef tx_convdw_forward_packed
+#undef tx_conv2d_rowsum_ok
 #undef tx_conv2d_gate_ok
 #undef tx_conv2d_gated_scratch_floats
 #undef tx_conv2d_forward_packed_gated
@@ -608,6 +610,119 @@ static void test_convdw(void) {
     printf("  %d runs, largest |fused - separate| %.3g\n", ran, worst);
 }
 
+/* Row sums of a depthwise conv's output (tx_conv_shape.rowsum, what the executor's fused
+ * global pool reads): on the plain path and inside a fused block (first conv + depthwise),
+ * 1-3 threads, against the sums of y taken in double; the bits of the sums must not depend
+ * on the thread count, and y must not change. */
+static void test_rowsum(void) {
+    typedef struct { int n, h, w, c, k, st, act, k1; } rc;
+    static const rc cases[] = {
+        {1, 112, 112, 32, 3, 1, 4, 3}, /* efficientnet_b0 stem + blocks.0.0's depthwise */
+        {2, 56, 56, 144, 5, 2, 4, 1},  /* blocks.2.0 (5x5 s2), two images */
+        {1, 15, 13, 37, 3, 1, 3, 0},   /* odd sizes, a channel tail, relu6 */
+        {3, 7, 7, 40, 5, 2, 0, 1},     /* 7x7 map, stride 2, no activation */
+    };
+    tx_err err = {0};
+    double worst = 0;
+    int fused = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        const rc *k = &cases[ci];
+        const int cin = k->k1 == 3 ? 3 : 16;
+        tx_conv_shape sp = {.n = k->n, .h = k->k1 == 3 ? 2 * k->h : k->h, .w = k->k1 == 3 ? 2 * k->w : k->w,
+                            .c = cin, .oc = k->c, .kh = k->k1, .kw = k->k1, .sh = k->k1 == 3 ? 2 : 1,
+                            .sw = k->k1 == 3 ? 2 : 1, .pad_t = k->k1 / 2, .pad_l = k->k1 / 2,
+                            .pad_b = k->k1 / 2, .pad_r = k->k1 / 2, .dh = 1, .dw = 1, .groups = 1,
+                            .act = k->act};
+        if (k->k1) CHECK_OK(tx_conv_shape_init(&sp, &err), &err);
+        tx_conv_shape sd = {.n = k->n, .h = k->h, .w = k->w, .c = k->c, .oc = k->c, .kh = k->k,
+                            .kw = k->k, .sh = k->st, .sw = k->st, .pad_t = k->k / 2,
+                            .pad_l = k->k / 2, .pad_b = k->k / 2, .pad_r = k->k / 2, .dh = 1,
+                            .dw = 1, .groups = k->c, .act = k->act};
+        CHECK_OK(tx_conv_shape_init(&sd, &err), &err);
+        CHECK(tx_conv2d_rowsum_ok(&sd), "case %zu: a depthwise conv without row sums", ci);
+        if (k->k1) CHECK(!tx_conv2d_rowsum_ok(&sp), "case %zu: a dense conv claims row sums", ci);
+        tx_rng r;
+        tx_rng_seed(&r, 1300 + ci);
+        const int64_t nx = (int64_t)k->n * sp.h * sp.w * cin, nm = (int64_t)k->n * k->h * k->w * k->c;
+        const int64_t ny = (int64_t)k->n * sd.oh * sd.ow * k->c, nr = (int64_t)k->n * sd.oh * k->c;
+        float *x = rnd(k->k1 ? nx : nm, &r), *w1 = rnd((int64_t)k->c * cin * k->k1 * k->k1, &r);
+        float *b1 = rnd(k->c, &r), *wd = rnd((int64_t)k->c * k->k * k->k, &r), *bd = rnd(k->c, &r);
+        float *p1 = k->k1 ? scratch_alloc(tx_conv2d_packed_floats(&sp)) : NULL;
+        float *pd = scratch_alloc(tx_conv2d_packed_floats(&sd));
+        float *pp = scratch_alloc(portable_conv2d_packed_floats(&sd));
+        if (p1) tx_conv2d_pack(p1, w1, &sp);
+        tx_conv2d_pack(pd, wd, &sd);
+        portable_conv2d_pack(pp, wd, &sd);
+        CHECK(portable_conv2d_rowsum_ok(&sd), "case %zu: no row sums without AVX-512", ci);
+        float *mid = nans(nm), *want = nans(ny), *y = nans(ny), *rs = nans(nr), *rs1 = nans(nr);
+        static const int threads[] = {1, 2, 3};
+        for (int path = 0; path < 3; path++) { /* plain, fused, portable build's plain */
+            const tx_conv_shape *c1 = k->k1 ? &sp : NULL;
+            if (path == 1 && (!c1 || !tx_convdw_ok(c1, &sd, NULL))) continue; /* no AVX-512 */
+            for (int ti = 0; ti < 3; ti++) {
+                omp_set_num_threads(threads[ti]);
+                sp.threads = sd.threads = threads[ti];
+                size_t ns = tx_conv2d_packed_scratch_floats(&sd);
+                if (c1 && tx_conv2d_packed_scratch_floats(&sp) > ns) ns = tx_conv2d_packed_scratch_floats(&sp);
+                if (path == 1 && tx_convdw_scratch_floats(c1, &sd, NULL) > ns) ns = tx_convdw_scratch_floats(c1, &sd, NULL);
+                float *scratch = scratch_alloc(ns);
+                const float *din = x;
+                if (c1) {
+                    tx_conv2d_forward_packed(mid, x, p1, b1, &sp, scratch);
+                    din = mid;
+                }
+                if (path == 2 && portable_conv2d_packed_scratch_floats(&sd) > ns) {
+                    free(scratch);
+                    scratch = scratch_alloc(ns = portable_conv2d_packed_scratch_floats(&sd));
+                }
+                sd.rowsum = NULL;
+                if (path < 2) tx_conv2d_forward_packed(want, din, pd, bd, &sd, scratch);
+                else portable_conv2d_forward_packed(want, din, pp, bd, &sd, scratch);
+                for (int64_t i = 0; i < ny; i++) y[i] = NAN;
+                for (int64_t i = 0; i < nr; i++) rs[i] = NAN;
+                sd.rowsum = rs;
+                if (path == 0) tx_conv2d_forward_packed(y, din, pd, bd, &sd, scratch);
+                else if (path == 1) tx_convdw_forward_packed(y, x, p1, b1, c1, pd, bd, &sd, NULL, NULL, NULL, scratch);
+                else portable_conv2d_forward_packed(y, din, pp, bd, &sd, scratch);
+                sd.rowsum = NULL;
+                char what[96];
+                snprintf(what, sizeof what, "%s %dx%d c%d k%d s%d t%d",
+                         path == 0 ? "plain" : path == 1 ? "fused" : "portable",
+                         k->h, k->w, k->c, k->k, k->st, threads[ti]);
+                CHECK(memcmp(y, want, sizeof(float) * (size_t)ny) == 0, "%s: y changed", what);
+                for (int64_t row = 0; row < (int64_t)k->n * sd.oh; row++)
+                    for (int o = 0; o < k->c; o++) {
+                        double sum = 0, mag = 0;
+                        for (int ox = 0; ox < sd.ow; ox++) {
+                            const double v = y[(row * sd.ow + ox) * k->c + o];
+                            sum += v;
+                            mag += fabs(v);
+                        }
+                        const double d = fabs(rs[row * k->c + o] - sum) / (1 + mag);
+                        CHECK(d < 1e-5, "%s: row %lld channel %d: sum %g, want %g", what,
+                              (long long)row, o, rs[row * k->c + o], sum);
+                        if (!(d <= worst)) worst = d;
+                    }
+                if (ti == 0) memcpy(rs1, rs, sizeof(float) * (size_t)nr);
+                else CHECK(memcmp(rs, rs1, sizeof(float) * (size_t)nr) == 0, "%s: sums depend on the threads", what);
+                CHECK(guard_ok(scratch, ns), "%s: wrote past the scratch", what);
+                fused += path == 1;
+                free(scratch);
+            }
+        }
+        omp_set_num_threads(2);
+        free(x); free(w1); free(b1); free(wd); free(bd); free(p1); free(pd); free(pp);
+        free(mid); free(want); free(y); free(rs); free(rs1);
+    }
+    tx_conv_shape sr = {.n = 1, .h = 8, .w = 8, .c = 16, .oc = 16, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                        .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .dh = 1, .dw = 1, .groups = 16};
+    CHECK_OK(tx_conv_shape_init(&sr, &err), &err);
+    float one = 0;
+    sr.res = &one;
+    CHECK(!tx_conv2d_rowsum_ok(&sr), "row sums claimed for a conv with a residual");
+    printf("  %d fused runs; largest |row sum - sum of y| / (1 + sum |y|) %.3g\n", fused, worst);
+}
+
 /* A conv of a gated input (squeeze-excitation before the projection): the weight-scaling
  * path (1x1 convs) and the fallback (a 3x3) against the gate applied to x first, then the
  * packed conv, with 1-3 threads, activations and residuals. */
@@ -696,5 +811,6 @@ int main(void) {
     RUN(test_packed_act);
     RUN(test_convdw);
     RUN(test_gated);
+    RUN(test_rowsum);
     TEST_MAIN_END();
 }

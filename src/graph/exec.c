@@ -48,6 +48,10 @@ struct tx_exec {
     uint8_t *inplace; /* inference: a mul that writes over its first input (find_inplace) */
     int *gate;        /* inference: 1 + the squeeze-excitation mul a 1x1 conv applies to its
                        * weights instead (find_gates; the mul is skipped), or 0 */
+    int *conv_gap;    /* inference: 1 + the global average pool a depthwise conv computes
+                       * from its row sums (find_pools; the pool is folded), or 0 */
+    uint8_t *pooled;  /* such a pool (nothing to do when its node comes) */
+    float *rowsum;    /* those row sums: chunk x oh x oc floats at most */
     float **fw, **fb;
     float **wpack;  /* inference: conv/linear weights packed once (tx_conv2d_pack) */
     /* inference in chunks: a batch runs `chunk` images at a time through the whole
@@ -474,6 +478,34 @@ static void find_blocks(tx_exec *e) {
     }
 }
 
+/* Inference: a global average pool whose input a depthwise conv on the fast path
+ * produces (through folded batch norms and activations only) is computed from the row
+ * sums that conv writes as it goes (tx_conv_shape.rowsum): EfficientNet's squeeze-
+ * excitation then reads oh*c floats instead of its block's whole activation. The conv
+ * writes the pool's output when it has finished, so every node between the two must be
+ * folded into the conv (nothing else runs between them whose memory the pool's output
+ * could share). */
+static void find_pools(tx_exec *e) {
+    const tx_model *m = e->m;
+    const int feat = tx_model_feature_node(m);
+    for (int g = 1; g < m->n_nodes; g++) {
+        const tx_node *gn = &m->nodes[g];
+        if (gn->op != TX_OP_GLOBAL_AVGPOOL || is_qnode(gn) || gn->dtype != TX_F32 || gn->fq || gn->act || g == feat)
+            continue;
+        const int p = producer(e, gn->in[0]);
+        const tx_node *pn = &m->nodes[p];
+        if (p <= 0 || pn->op != TX_OP_CONV2D || pn->dtype != TX_F32 || pn->fq || e->skip[p] ||
+            e->conv_gap[p] || e->gate[p] || (e->blk_dw[p] && e->blk_dw[p] - 1 != p))
+            continue;
+        int between = 1;
+        for (int k = p + 1; k < g; k++) between &= e->folded[k];
+        tx_conv_shape s = fused_shape(e, p, 1);
+        if (!between || !tx_conv2d_rowsum_ok(&s)) continue;
+        e->conv_gap[p] = g + 1;
+        e->pooled[g] = 1;
+    }
+}
+
 int tx_exec_create(tx_model *m, int max_batch, int training, uint64_t seed, tx_exec **out,
                    tx_err *err) {
     return tx_exec_create_opts(m, max_batch, training, seed, NULL, out, err);
@@ -510,10 +542,12 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     e->skip = calloc((size_t)nn, 1);
     e->inplace = calloc((size_t)nn, 1);
     e->gate = calloc((size_t)nn, sizeof(int));
+    e->conv_gap = calloc((size_t)nn, sizeof(int));
+    e->pooled = calloc((size_t)nn, 1);
     e->fw = calloc((size_t)nn, sizeof(float *));
     e->fb = calloc((size_t)nn, sizeof(float *));
     e->wpack = calloc((size_t)nn, sizeof(float *));
-    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->blk_dw || !e->blk_c1 || !e->skip || !e->inplace || !e->gate || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
+    if (!e->wpack || !e->folded || !e->conv_act || !e->conv_res || !e->blk_dw || !e->blk_c1 || !e->skip || !e->inplace || !e->gate || !e->conv_gap || !e->pooled || !e->fw || !e->fb || !e->attn || !e->fused || !e->act || !e->grad || !e->grad_set || !e->bn_mean || !e->bn_invstd || !e->argmax ||
         !e->mask || !e->pgrad)
         goto nomem;
     if (!training && !(opts && opts->no_fusion) && fold_conv_bn_act(e)) goto nomem;
@@ -534,6 +568,7 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
     if (!training && !(opts && opts->no_fusion)) {
         find_blocks(e);
         find_gates(e);
+        find_pools(e);
         if (find_inplace(e)) goto nomem;
     }
     find_fusions(e);
@@ -578,6 +613,14 @@ int tx_exec_create_opts(tx_model *m, int max_batch, int training, uint64_t seed,
                           "with 'taxon convert --float' and train the float model");
     }
     if (!(e->scratch = own(e, (scratch + 16) * sizeof(float)))) goto nomem;
+    size_t rowsums = 0;
+    for (int i = 0; i < nn; i++)
+        if (e->conv_gap[i]) {
+            const tx_node *nd = &m->nodes[i];
+            size_t f = (size_t)max_batch * nd->oh * nd->oc;
+            if (f > rowsums) rowsums = f;
+        }
+    if (rowsums && !(e->rowsum = own(e, rowsums * sizeof(float)))) goto nomem;
     if (!(e->input = own(e, node_bytes(&m->nodes[0], max_batch)))) goto nomem;
     if (quantized) {
         if (!(e->qscratch = own(e, tx_qexec_scratch_bytes(m) + 64))) goto nomem;
@@ -707,6 +750,21 @@ static void act_backward(float *dy, const float *y, int64_t cnt, int act) {
 
 static void run_nodes(tx_exec *e, int n);
 
+/* The global average pool that conv i computed row sums for (find_pools): the mean over
+ * the rows, summed in double in row order. */
+static void pool_rows(tx_exec *e, int i, int n) {
+    const tx_node *nd = &e->m->nodes[i];
+    float *y = e->act[e->conv_gap[i] - 1];
+    const int64_t oh = nd->oh, oc = nd->oc;
+    const double div = (double)nd->oh * nd->ow;
+    for (int b = 0; b < n; b++)
+        for (int64_t o = 0; o < oc; o++) {
+            double acc = 0;
+            for (int64_t r = 0; r < oh; r++) acc += e->rowsum[((int64_t)b * oh + r) * oc + o];
+            y[(int64_t)b * oc + o] = (float)(acc / div);
+        }
+}
+
 const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
     tx_model *m = e->m;
     if (n < 1) n = 1;
@@ -771,6 +829,7 @@ static void run_nodes(tx_exec *e, int n) {
                 const tx_node *dn = &m->nodes[d], *fn = &m->nodes[c1 >= 0 ? c1 : d];
                 tx_conv_shape sp = c1 >= 0 ? fused_shape(e, c1, n) : s, sd = fused_shape(e, d, n);
                 tx_conv_shape s3 = fused_shape(e, i, n);
+                if (e->conv_gap[i]) sd.rowsum = e->rowsum;
 #define TX_BIAS(j, node) (e->fb[j] ? e->fb[j] : (node)->bias ? P(e, node, 1) : NULL)
                 tx_convdw_forward_packed(y, e->act[fn->in[0]], c1 >= 0 ? e->wpack[c1] : NULL,
                                          c1 >= 0 ? TX_BIAS(c1, fn) : NULL, c1 >= 0 ? &sp : NULL,
@@ -779,11 +838,13 @@ static void run_nodes(tx_exec *e, int n) {
                                          d != i ? &s3 : NULL, e->scratch);
 #undef TX_BIAS
                 conv_did_act = 1;
+                if (e->conv_gap[i]) pool_rows(e, i, n);
                 break;
             }
             if (!e->training) {
                 s.act = e->conv_act[i] ? e->conv_act[i] : nd->act;
                 if (e->conv_res[i]) s.res = e->act[e->conv_res[i] - 1];
+                if (e->conv_gap[i]) s.rowsum = e->rowsum;
             }
             const float *b = e->fb[i] ? e->fb[i] : nd->bias ? P(e, nd, 1) : NULL;
             if (e->gate[i]) {
@@ -793,6 +854,7 @@ static void run_nodes(tx_exec *e, int n) {
             } else if (e->wpack[i]) tx_conv2d_forward_packed(y, x, e->wpack[i], b, &s, e->scratch);
             else tx_conv2d_forward(y, x, e->fw[i] ? e->fw[i] : P(e, nd, 0), b, &s, e->scratch);
             if (s.act) conv_did_act = 1; /* the conv applied its activation */
+            if (e->conv_gap[i]) pool_rows(e, i, n);
             break;
         }
         case TX_OP_BATCHNORM:
@@ -820,7 +882,7 @@ static void run_nodes(tx_exec *e, int n) {
             break;
         }
         case TX_OP_GLOBAL_AVGPOOL:
-            tx_global_avgpool_forward(y, x, n, a->oh * a->ow, a->oc);
+            if (!e->pooled[i]) tx_global_avgpool_forward(y, x, n, a->oh * a->ow, a->oc);
             break;
         case TX_OP_LINEAR:
             if (e->wpack[i]) {

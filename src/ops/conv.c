@@ -319,12 +319,14 @@ static void col2im_row(float *dx, const float *dcol, const tx_conv_shape *s, int
 typedef struct {
     int64_t h, w, c, oc, oh, ow;
     int kh, kw, sh, sw, pt, pl, dh, dw, mult;
+    float *rowsum; /* tx_conv_shape.rowsum (the depthwise fast path fills it) */
 } geo;
 
 static geo make_geo(const tx_conv_shape *s) {
     return (geo){.h = s->h, .w = s->w, .c = s->c, .oc = s->oc, .oh = s->oh, .ow = s->ow,
                  .kh = s->kh, .kw = s->kw, .sh = s->sh, .sw = s->sw, .pt = s->pad_t,
-                 .pl = s->pad_l, .dh = s->dh, .dw = s->dw, .mult = s->oc / s->c};
+                 .pl = s->pad_l, .dh = s->dh, .dw = s->dw, .mult = s->oc / s->c,
+                 .rowsum = s->rowsum};
 }
 
 /* Helpers as macros: passing 16-float vectors by value has an ABI of its own when the
@@ -595,6 +597,8 @@ static int dwf_ok(const tx_conv_shape *s) {
 }
 static int64_t dwf_ocp(const tx_conv_shape *s) { return ((int64_t)s->oc + 15) / 16 * 16; }
 
+int tx_conv2d_rowsum_ok(const tx_conv_shape *s) { return dwf_ok(s) && !s->res; }
+
 /* wt[tap][ocp] = w[o][tap], zeros in the padding channels. */
 static void dwf_pack(float *wt, const float *w, const tx_conv_shape *s) {
     const int taps = s->kh * s->kw;
@@ -658,7 +662,19 @@ dwf_strip(float *yp, int64_t oc, const float *xs, int64_t rs, int64_t ps, int64_
     if (act.fn) act_tile(yp, oc, m, cnt, act.fn);
 }
 
-/* Output row oy of image n, channel blocks [b0, b1). */
+/* rs[0..cnt) += the m outputs of a strip (rows of yp, oc apart), in row order. */
+static inline void rowsum_add(float *rs, const float *yp, int64_t oc, int m, int cnt) {
+    if (cnt == 16) {
+        v16 a = v16_load(rs);
+        for (int r = 0; r < m; r++) a += v16_load(yp + r * oc);
+        v16_store(rs, a);
+        return;
+    }
+    for (int j = 0; j < cnt; j++)
+        for (int r = 0; r < m; r++) rs[j] += yp[r * oc + j];
+}
+
+/* Output row oy of image n, channel blocks [b0, b1) (and their sums, g->rowsum). */
 static inline __attribute__((always_inline)) void
 dwf_row(float *y, const float *x, const float *wt, const float *b, const geo *g,
         act_clamp act, int64_t n, int64_t oy, int64_t b0, int64_t b1, const int KH,
@@ -670,6 +686,8 @@ dwf_row(float *y, const float *x, const float *wt, const float *b, const geo *g,
     if (ki_lo >= ki_hi) ki_lo = ki_hi = 0; /* window entirely in the padding: bias only */
     const float *xn = x + n * g->h * w * c;
     float *yrow = y + (n * g->oh + oy) * g->ow * g->oc;
+    float *rs = g->rowsum ? g->rowsum + (n * g->oh + oy) * g->oc : NULL;
+    if (rs) memset(rs + b0 * 16, 0, (size_t)(imin64(g->oc, b1 * 16) - b0 * 16) * sizeof(float));
     float patch[DWF_MAX_K * DWF_PATCH_COLS * 16];
     /* strips outer, channel blocks inner: x and y are walked pixel by pixel, every cache
      * line of a pixel in turn (sequential streams the prefetcher follows; channel blocks
@@ -695,6 +713,7 @@ dwf_row(float *y, const float *x, const float *wt, const float *b, const geo *g,
                 else
                     dwf_strip(yp, g->oc, xs, w * c, c, iw0, ki_lo, ki_hi, jlo, jhi, wb, ocp,
                               bias16, act, m, cnt, KH, KW, SW, R, 1);
+                if (rs) rowsum_add(rs + c0, yp, g->oc, m, cnt);
                 continue;
             }
             for (int ki = ki_lo; ki < ki_hi; ki++) {
@@ -713,6 +732,7 @@ dwf_row(float *y, const float *x, const float *wt, const float *b, const geo *g,
             }
             dwf_strip(yp, g->oc, patch, cols * 16, 16, 0, ki_lo, ki_hi, 0, (int)cols, wb, ocp,
                       bias16, act, m, cnt, KH, KW, SW, R, 0);
+            if (rs) rowsum_add(rs + c0, yp, g->oc, m, cnt);
         }
     }
 }
@@ -2584,12 +2604,14 @@ void tx_convdw_forward_packed(float *y, const float *x, const float *wp1, const 
             }
             if (!c3) {
                 float *yn = y + n * g.oh * g.ow * g.oc;
+                if (g.rowsum) gb.rowsum = g.rowsum + n * g.oh * g.oc; /* (image 0 of yn) */
                 for (int64_t oy = oy0; oy < oy1; oy++) fn(yn, src, wp_dw, b_dw, &gb, a_dw, 0, oy, 0, nblk);
                 continue;
             }
             /* depthwise rows [oy0, oy1) into buf3 as its rows 0.. (the top padding moved
              * up by oy0 output rows), then their projection into y */
             gb.pt = (int)(gb.pt - oy0 * g.sh);
+            gb.rowsum = NULL;
             for (int64_t oy = oy0; oy < oy1; oy++)
                 fn(buf3, src, wp_dw, b_dw, &gb, a_dw, 0, oy - oy0, 0, nblk);
             const pk_desc d3 = {.n = 1, .h = oy1 - oy0, .w = g.ow, .c = g.oc, .oh = oy1 - oy0,

@@ -52,7 +52,15 @@ typedef struct tx_conv_shape {
     const float *res;   /* forward only (inference fusion of a residual add): when not
                            NULL, y = act(conv + bias + res), res laid out like y and not
                            overlapping it. Backward ignores it. */
+    float *rowsum;      /* forward of a depthwise conv where tx_conv2d_rowsum_ok: when not
+                           NULL, also rowsum[(n*oh + oy)*oc + o] = the sum over ox of
+                           y[n, oy, ox, o] (after the activation), added up in ox order
+                           whatever the thread count: a global average pool of y from
+                           oh*oc floats instead of a pass over y. Backward ignores it. */
 } tx_conv_shape;
+
+/* Whether a forward of s fills s->rowsum (a depthwise conv on the fast path, no res). */
+int tx_conv2d_rowsum_ok(const tx_conv_shape *s);
 
 /* Validates and fills oh/ow (from pad_b/pad_r when oh/ow are 0). */
 int tx_conv_shape_init(tx_conv_shape *s, tx_err *err);
