@@ -128,10 +128,11 @@ static inline float tx_vgeluf(float x) { return x * tx_vphif(x); }
 
 /* ---- rows: y[i] = f(x[i]) for i < n (y may equal x) ----------------------------------
  * What act.c's passes and the conv/linear epilogues call, so fused and separate
- * activations give the same bits. With AVX-512, sigmoid and silu use tx_v16_exp below
- * (fused multiply-adds and vscalefps: about half the instructions of tx_vexpf, which
- * keeps to plain arithmetic so that every x86-64 vector width gives its bits); results
- * differ from the portable build's in the last bit or two. */
+ * activations give the same bits. With AVX-512, sigmoid uses tx_v16_exp below and silu
+ * a form of it with one FMA less per step (fused multiply-adds and vscalefps: about half
+ * the instructions of tx_vexpf, which keeps to plain arithmetic so that every x86-64
+ * vector width gives its bits); results differ from the portable build's in the last
+ * few bits. */
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
@@ -160,9 +161,26 @@ static inline __m512 tx_v16_sigmoid(__m512 x) {
     return _mm512_div_ps(one, _mm512_add_ps(one, tx_v16_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
+/* silu(x) = x / (1 + exp(-x)) in 13 instructions (EfficientNet spends ~15% of its time
+ * here): -xc = n ln2 - r with r = xc + n ln2 in one FMA (ln2 rounded to float: |n| ln2's
+ * error stays below 2.2e-7 of r for |x| < 88), exp(-r) by tx_v16_exp's polynomial with
+ * the odd coefficients negated, times 2^n by vscalefps. Within 3.3e-7 relative of
+ * x / (1 + exp(-x)) in double for |x| < 78 (1.7e-7 for tx_v16_exp's form), and the same
+ * results for inf, NaN and past the float range. Only the exponent is clamped (x > 104:
+ * exp(-x) is 0 in float), x itself stays the numerator, so NaN stays NaN. */
 static inline __m512 tx_v16_silu(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(x, _mm512_add_ps(one, tx_v16_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+    const __m512 xc = _mm512_min_ps(x, _mm512_set1_ps(104.0f)); /* NaN: 104, see above */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(-1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(0.693147180559945f), xc);
+    __m512 q = _mm512_set1_ps(-0.0013859291075737907f);
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.008374763974931f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(-0.04166772432095445f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(0.16666420945132146f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(-0.49999995350994125f));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0000000360921262f));
+    const __m512 e = _mm512_scalef_ps(_mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), n);
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
 #define TX_V16_ROW(NAME, F)                                                                 \
