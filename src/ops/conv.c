@@ -1478,6 +1478,40 @@ PK_FWD_KERNEL(6, 4)
 PK_FWD_KERNEL(8, 3)
 PK_FWD_KERNEL(12, 2)
 PK_FWD_KERNEL(8, 1)
+/* the last 1-3 pixels of a tile (a batch-1 classifier is one pixel, a 7x7 map 8 tiles of
+ * 6 and one pixel): a kernel of that many rows instead of a full micro-tile of zeros */
+PK_FWD_KERNEL(1, 4)
+PK_FWD_KERNEL(2, 4)
+PK_FWD_KERNEL(3, 4)
+PK_FWD_KERNEL(1, 3)
+PK_FWD_KERNEL(2, 3)
+PK_FWD_KERNEL(3, 3)
+PK_FWD_KERNEL(1, 2)
+PK_FWD_KERNEL(2, 2)
+PK_FWD_KERNEL(3, 2)
+PK_FWD_KERNEL(1, 1)
+PK_FWD_KERNEL(2, 1)
+PK_FWD_KERNEL(3, 1)
+
+typedef void (*pk_fwd_fn)(const float *const *, int64_t, int, const int *, int64_t,
+                          const float *, float *, int64_t, int, const float *, int64_t,
+                          __mmask16, const act_clamp *);
+/* The kernel for NB 16-channel vectors and rows (<= its MR) pixels, and its MR. */
+static pk_fwd_fn pk_fwd_pick(int NB, int rows, int *mr) {
+    static const pk_fwd_fn small[4][3] = {
+        {pk_fwd_1_1, pk_fwd_2_1, pk_fwd_3_1}, {pk_fwd_1_2, pk_fwd_2_2, pk_fwd_3_2},
+        {pk_fwd_1_3, pk_fwd_2_3, pk_fwd_3_3}, {pk_fwd_1_4, pk_fwd_2_4, pk_fwd_3_4}};
+    if (rows <= 3) {
+        *mr = rows;
+        return small[NB - 1][rows - 1];
+    }
+    switch (NB) {
+    case 4: *mr = 6; return pk_fwd_6_4;
+    case 3: *mr = 8; return pk_fwd_8_3;
+    case 2: *mr = 12; return pk_fwd_12_2;
+    default: *mr = 8; return pk_fwd_8_1;
+    }
+}
 
 /* Pointer table for output pixels p0..p0+MR-1 (rows beyond `rows` read zeros) and taps
  * t0..t0+nt-1: ap[(t-t0)*MR + r]. Merged taps (d->merge): tap t is kernel row t, and
@@ -1570,29 +1604,25 @@ static void pk_item(float *y, const float *x, const float *wp, const float *bias
         int nt = taps - t0 < kt ? taps - t0 : kt;
         const float *wt = wb + (int64_t)t0 * cin * width;
         for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
-            int m = (int)imin64(MR, p_end - p0);
-            pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MR, t0, nt);
+            int m = (int)imin64(MR, p_end - p0), MRk;
+            const pk_fwd_fn kern = pk_fwd_pick(NB, m, &MRk);
+            pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MRk, t0, nt);
             /* taps that only read padding for every pixel of the tile (small images,
              * e.g. 3x3 on 1x1 or 2x2 maps) are dropped from the table */
             int tix[PK_MAX_TAPS], nv = 0;
             for (int t = 0; t < nt; t++) {
                 int any = 0;
-                for (int r = 0; r < m; r++) any |= ap[t * MR + r] != zeros && ap[t * MR + r] != ebuf;
+                for (int r = 0; r < m; r++) any |= ap[t * MRk + r] != zeros && ap[t * MRk + r] != ebuf;
                 if (!any) continue;
                 if (nv != t)
-                    for (int r = 0; r < MR; r++) ap[nv * MR + r] = ap[t * MR + r];
+                    for (int r = 0; r < MRk; r++) ap[nv * MRk + r] = ap[t * MRk + r];
                 tix[nv++] = t;
             }
             float *yp = yb + p0 * d->oc;
             const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
             int64_t ldi = t0 > 0 ? d->oc : 0;
             const act_clamp *ac = act.on && !res && t0 + nt == taps ? &act : NULL;
-            switch (NB) {
-            case 4: pk_fwd_6_4(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-            case 3: pk_fwd_8_3(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-            case 2: pk_fwd_12_2(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-            default: pk_fwd_8_1(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac); break;
-            }
+            kern(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac);
             if (t0 + nt == taps) {
                 const int64_t cols = imin64(width, cout - o0);
                 if (res) res_tile(yp, res + (yp - y), d->oc, m, cols, act);
