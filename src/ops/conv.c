@@ -1514,15 +1514,16 @@ static pk_fwd_fn pk_fwd_pick(int NB, int rows, int *mr) {
 }
 
 /* Pointer table for output pixels p0..p0+MR-1 (rows beyond `rows` read zeros) and taps
- * t0..t0+nt-1: ap[(t-t0)*MR + r]. Merged taps (d->merge): tap t is kernel row t, and
+ * t0..t0+nt-1: ap[(t-t0)*MR + r]. Returns 1 when every tap of every pixel reads x (1x1
+ * convs without padding), else 0. Merged taps (d->merge): tap t is kernel row t, and
  * windows cut by the padding are gathered into ebuf (whose first PK_MERGE_MAXC floats
  * are zeros; then (PK_MERGE_MAXKH * 12) windows of PK_MERGE_MAXC). */
-static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const float *zeros,
-                    float *ebuf, int64_t p0, int rows, int MR, int t0, int nt) {
+static int pk_ptrs(const float **ap, const pk_desc *d, const float *x, const float *zeros,
+                   float *ebuf, int64_t p0, int rows, int MR, int t0, int nt) {
     if (d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
         d->oh == d->h && d->ow == d->w) { /* pointwise: output pixel p reads input pixel p */
         for (int r = 0; r < MR; r++) ap[r] = r < rows ? x + (p0 + r) * d->c : zeros;
-        return;
+        return 1;
     }
     if (d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pl == 0 && d->ow == d->w &&
         d->n == 1 && d->pt <= 0 && d->oh - d->pt <= d->h) {
@@ -1530,7 +1531,7 @@ static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const fl
          * input pixel p - pt*w, every row inside the input */
         const float *xb = x - d->pt * d->w * d->c;
         for (int r = 0; r < MR; r++) ap[r] = r < rows ? xb + (p0 + r) * d->c : zeros;
-        return;
+        return 1;
     }
     int64_t ox = p0 % d->ow, q = p0 / d->ow, oy = q % d->oh, n = q / d->oh;
     for (int r = 0; r < MR; r++) {
@@ -1582,6 +1583,7 @@ static void pk_ptrs(const float **ap, const pk_desc *d, const float *x, const fl
             }
         }
     }
+    return 0;
 }
 
 /* Work item `it` of pk_run_items: (pixel tile, group, 64-channel block). */
@@ -1606,11 +1608,11 @@ static void pk_item(float *y, const float *x, const float *wp, const float *bias
         for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
             int m = (int)imin64(MR, p_end - p0), MRk;
             const pk_fwd_fn kern = pk_fwd_pick(NB, m, &MRk);
-            pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MRk, t0, nt);
+            const int dense = pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MRk, t0, nt);
             /* taps that only read padding for every pixel of the tile (small images,
              * e.g. 3x3 on 1x1 or 2x2 maps) are dropped from the table */
-            int tix[PK_MAX_TAPS], nv = 0;
-            for (int t = 0; t < nt; t++) {
+            int tix[PK_MAX_TAPS], nv = dense ? nt : 0;
+            for (int t = 0; t < nt && !dense; t++) {
                 int any = 0;
                 for (int r = 0; r < m; r++) any |= ap[t * MRk + r] != zeros && ap[t * MRk + r] != ebuf;
                 if (!any) continue;
@@ -1622,7 +1624,7 @@ static void pk_item(float *y, const float *x, const float *wp, const float *bias
             const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
             int64_t ldi = t0 > 0 ? d->oc : 0;
             const act_clamp *ac = act.on && !res && t0 + nt == taps ? &act : NULL;
-            kern(ap, aoff, nv, tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac);
+            kern(ap, aoff, nv, dense ? NULL : tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac);
             if (t0 + nt == taps) {
                 const int64_t cols = imin64(width, cout - o0);
                 if (res) res_tile(yp, res + (yp - y), d->oc, m, cols, act);
