@@ -346,8 +346,10 @@ static geo make_geo(const tx_conv_shape *s) {
 /* ---- fused activation (tx_conv_shape.act) ---------------------------------------------
  * The clamps (relu, relu6, [-1, 1]) bound lo <= y <= hi in registers; NaN stays NaN (the
  * comparisons are false, and AVX-512's max/min return their second operand when one is
- * NaN). SiLU and GELU (fn) run over each output tile right after it is stored, while it
- * is in L1, with vmath.h's functions: the same bits as act.c's separate passes. */
+ * NaN). With AVX-512, SiLU runs on the accumulators before they are stored (the packed and
+ * depthwise kernels); GELU, and SiLU in the portable build, run over each output tile
+ * right after it is stored, while it is in L1. Both with vmath.h's functions: the same
+ * bits as act.c's separate passes. */
 typedef struct {
     int on;     /* clamp */
     float lo, hi;
@@ -650,6 +652,13 @@ dwf_strip(float *yp, int64_t oc, const float *xs, int64_t rs, int64_t ps, int64_
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) V16_CLAMP(acc[r], lo, hi);
     }
+#if defined(__AVX512F__)
+    if (act.fn == 4) { /* silu in registers: the bits of act_tile's pass */
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) acc[r] = (v16)tx_v16_silu((__m512)acc[r]);
+        act.fn = 0;
+    }
+#endif
     if (cnt == 16 && m == R) {
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) v16_store(yp + r * oc, acc[r]);
@@ -1460,12 +1469,16 @@ static void pk_pack(float *wp, const float *w, const pk_desc *d, int flip) {
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
-        if (act) {                                                                          \
+        if (act && act->on) {                                                               \
             const __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);        \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                           \
                 _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                       \
                     acc[r][j] = act512(acc[r][j], lo, hi);                                  \
         }                                                                                   \
+        if (act && act->fn == 4) /* silu in registers: the bits of act_tile's pass */        \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                           \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                       \
+                    acc[r][j] = tx_v16_silu(acc[r][j]);                                     \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                 \
             _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) {                           \
                 if (r >= rows) break;                                                       \
@@ -1623,12 +1636,12 @@ static void pk_item(float *y, const float *x, const float *wp, const float *bias
             float *yp = yb + p0 * d->oc;
             const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
             int64_t ldi = t0 > 0 ? d->oc : 0;
-            const act_clamp *ac = act.on && !res && t0 + nt == taps ? &act : NULL;
+            const act_clamp *ac = (act.on || act.fn == 4) && !res && t0 + nt == taps ? &act : NULL;
             kern(ap, aoff, nv, dense ? NULL : tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac);
             if (t0 + nt == taps) {
                 const int64_t cols = imin64(width, cout - o0);
                 if (res) res_tile(yp, res + (yp - y), d->oc, m, cols, act);
-                else if (act.fn) act_tile(yp, d->oc, m, cols, act.fn);
+                else if (act.fn && act.fn != 4) act_tile(yp, d->oc, m, cols, act.fn);
             }
         }
     }
