@@ -1527,16 +1527,17 @@ static pk_fwd_fn pk_fwd_pick(int NB, int rows, int *mr) {
 }
 
 /* Pointer table for output pixels p0..p0+MR-1 (rows beyond `rows` read zeros) and taps
- * t0..t0+nt-1: ap[(t-t0)*MR + r]. Returns 1 when every tap of every pixel reads x (1x1
- * convs without padding), else 0. Merged taps (d->merge): tap t is kernel row t, and
+ * t0..t0+nt-1: ap[(t-t0)*MR + r]. Returns the taps (bit t - t0) that read x for at least
+ * one of the pixels; the others read only padding. Merged taps (d->merge): tap t is kernel row t, and
  * windows cut by the padding are gathered into ebuf (whose first PK_MERGE_MAXC floats
  * are zeros; then (PK_MERGE_MAXKH * 12) windows of PK_MERGE_MAXC). */
-static int pk_ptrs(const float **ap, const pk_desc *d, const float *x, const float *zeros,
-                   float *ebuf, int64_t p0, int rows, int MR, int t0, int nt) {
+static uint64_t pk_ptrs(const float **ap, const pk_desc *d, const float *x, const float *zeros,
+                        float *ebuf, int64_t p0, int rows, int MR, int t0, int nt) {
+    const uint64_t all = nt >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << nt) - 1;
     if (d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
         d->oh == d->h && d->ow == d->w) { /* pointwise: output pixel p reads input pixel p */
         for (int r = 0; r < MR; r++) ap[r] = r < rows ? x + (p0 + r) * d->c : zeros;
-        return 1;
+        return all;
     }
     if (d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pl == 0 && d->ow == d->w &&
         d->n == 1 && d->pt <= 0 && d->oh - d->pt <= d->h) {
@@ -1544,9 +1545,33 @@ static int pk_ptrs(const float **ap, const pk_desc *d, const float *x, const flo
          * input pixel p - pt*w, every row inside the input */
         const float *xb = x - d->pt * d->w * d->c;
         for (int r = 0; r < MR; r++) ap[r] = r < rows ? xb + (p0 + r) * d->c : zeros;
-        return 1;
+        return all;
     }
+    uint64_t live = 0;
+    const int64_t rowstep = (int64_t)d->dh * d->w * d->c; /* a kernel row down */
     int64_t ox = p0 % d->ow, q = p0 / d->ow, oy = q % d->oh, n = q / d->oh;
+    {
+        /* the common case: the pixels in one output row, every tap of every pixel inside
+         * the input; the pointers are then base + tap offset + r * stride */
+        const int64_t ih0 = oy * d->sh - d->pt, iw0 = ox * d->sw - d->pl;
+        const int64_t iw_end = (ox + rows - 1) * d->sw - d->pl + (int64_t)(d->kw - 1) * d->dw + 1;
+        if (ox + rows <= d->ow && ih0 >= 0 && ih0 + (int64_t)(d->kh - 1) * d->dh < d->h &&
+            iw0 >= 0 && iw_end <= d->w) {
+            const float *base = x + ((n * d->h + ih0) * d->w + iw0) * d->c;
+            const int64_t rs = (int64_t)d->sw * d->c;
+            const float *pad = d->merge ? ebuf : zeros;
+            int ki = d->merge ? t0 : t0 / d->kw, kj = d->merge ? 0 : t0 % d->kw;
+            for (int t = 0; t < nt; t++) {
+                const float *bt = base + ki * rowstep + (int64_t)kj * d->dw * d->c;
+                for (int r = 0; r < MR; r++) ap[t * MR + r] = r < rows ? bt + r * rs : pad;
+                if (d->merge || ++kj == d->kw) {
+                    kj = 0;
+                    ki++;
+                }
+            }
+            return all;
+        }
+    }
     for (int r = 0; r < MR; r++) {
         if (r >= rows) {
             for (int t = 0; t < nt; t++) ap[t * MR + r] = d->merge ? ebuf : zeros;
@@ -1554,34 +1579,45 @@ static int pk_ptrs(const float **ap, const pk_desc *d, const float *x, const flo
         }
         const int64_t ih0 = oy * d->sh - d->pt, iw0 = ox * d->sw - d->pl;
         const float *xn = x + n * d->h * d->w * d->c;
+        /* the kernel rows inside the input: ki in [klo, khi) */
+        const int64_t klo = ih0 >= 0 ? 0 : (-ih0 + d->dh - 1) / d->dh;
+        const int64_t khi = ih0 >= d->h ? 0 : imin64(d->kh, (d->h - ih0 + d->dh - 1) / d->dh);
         if (d->merge) {
             const int inside = iw0 >= 0 && iw0 + d->kw <= d->w;
+            const float *xr = xn + (ih0 * d->w + iw0) * d->c; /* kernel row 0 (maybe outside) */
             for (int t = 0; t < nt; t++) {
-                const int64_t ih = ih0 + (int64_t)(t0 + t) * d->dh;
-                if (ih < 0 || ih >= d->h) {
+                const int64_t ki = t0 + t;
+                if (ki < klo || ki >= khi) {
                     ap[t * MR + r] = ebuf;
-                } else if (inside) {
-                    ap[t * MR + r] = xn + (ih * d->w + iw0) * d->c;
-                } else {
-                    float *win = ebuf + (1 + t * MR + r) * PK_MERGE_MAXC;
-                    for (int kj = 0; kj < d->kw; kj++) {
-                        const int64_t iw = iw0 + kj;
-                        if (iw >= 0 && iw < d->w)
-                            memcpy(win + kj * d->c, xn + (ih * d->w + iw) * d->c,
-                                   (size_t)d->c * sizeof(float));
-                        else
-                            memset(win + kj * d->c, 0, (size_t)d->c * sizeof(float));
-                    }
-                    ap[t * MR + r] = win;
+                    continue;
                 }
+                live |= (uint64_t)1 << t;
+                if (inside) {
+                    ap[t * MR + r] = xr + ki * rowstep;
+                    continue;
+                }
+                const int64_t ih = ih0 + ki * d->dh;
+                float *win = ebuf + (1 + t * MR + r) * PK_MERGE_MAXC;
+                for (int kj = 0; kj < d->kw; kj++) {
+                    const int64_t iw = iw0 + kj;
+                    if (iw >= 0 && iw < d->w)
+                        memcpy(win + kj * d->c, xn + (ih * d->w + iw) * d->c,
+                               (size_t)d->c * sizeof(float));
+                    else
+                        memset(win + kj * d->c, 0, (size_t)d->c * sizeof(float));
+                }
+                ap[t * MR + r] = win;
             }
         } else {
             int ki = t0 / d->kw, kj = t0 % d->kw;
             for (int t = 0; t < nt; t++) {
-                const int64_t ih = ih0 + (int64_t)ki * d->dh, iw = iw0 + (int64_t)kj * d->dw;
-                ap[t * MR + r] = (ih >= 0 && ih < d->h && iw >= 0 && iw < d->w)
-                                     ? xn + (ih * d->w + iw) * d->c
-                                     : zeros;
+                const int64_t iw = iw0 + (int64_t)kj * d->dw;
+                if (ki >= klo && ki < khi && iw >= 0 && iw < d->w) {
+                    ap[t * MR + r] = xn + ((ih0 + (int64_t)ki * d->dh) * d->w + iw) * d->c;
+                    live |= (uint64_t)1 << t;
+                } else {
+                    ap[t * MR + r] = zeros;
+                }
                 if (++kj == d->kw) {
                     kj = 0;
                     ki++;
@@ -1596,7 +1632,7 @@ static int pk_ptrs(const float **ap, const pk_desc *d, const float *x, const flo
             }
         }
     }
-    return 0;
+    return live;
 }
 
 /* Work item `it` of pk_run_items: (pixel tile, group, 64-channel block). */
@@ -1621,14 +1657,13 @@ static void pk_item(float *y, const float *x, const float *wp, const float *bias
         for (int64_t p0 = p_beg; p0 < p_end; p0 += MR) {
             int m = (int)imin64(MR, p_end - p0), MRk;
             const pk_fwd_fn kern = pk_fwd_pick(NB, m, &MRk);
-            const int dense = pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MRk, t0, nt);
-            /* taps that only read padding for every pixel of the tile (small images,
-             * e.g. 3x3 on 1x1 or 2x2 maps) are dropped from the table */
+            const uint64_t live = pk_ptrs(ap, d, x, zeros, ebuf, p0, m, MRk, t0, nt);
+            const int dense = live == (nt >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << nt) - 1);
+            /* taps that only read padding for every pixel of the tile (the image's border
+             * rows; 3x3 on 1x1 or 2x2 maps) are dropped from the table */
             int tix[PK_MAX_TAPS], nv = dense ? nt : 0;
             for (int t = 0; t < nt && !dense; t++) {
-                int any = 0;
-                for (int r = 0; r < m; r++) any |= ap[t * MRk + r] != zeros && ap[t * MRk + r] != ebuf;
-                if (!any) continue;
+                if (!(live >> t & 1)) continue;
                 if (nv != t)
                     for (int r = 0; r < MRk; r++) ap[nv * MRk + r] = ap[t * MRk + r];
                 tix[nv++] = t;
