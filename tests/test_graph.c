@@ -362,6 +362,8 @@ static void test_inference_fusion(void) {
         int N = S > 32 ? 3 : 5, D = S * S * c;
         float *x = malloc((size_t)N * D * sizeof(float));
         for (int i = 0; i < N * D; i++) x[i] = tx_rng_normal(&r);
+        float *x0 = malloc((size_t)N * D * sizeof(float));
+        memcpy(x0, x, (size_t)N * D * sizeof(float));
         tx_exec *ef = NULL, *eu = NULL, *ec = NULL;
         tx_exec_opts plain = {.no_fusion = 1}, chunked = {.chunk = 2};
         CHECK_OK(tx_exec_create(m, N, 0, 0, &ef, &err), &err);
@@ -378,6 +380,18 @@ static void test_inference_fusion(void) {
             const float *yc = tx_exec_forward(ec, x, N);
             snprintf(label, sizeof label, "%s %d chunks of 2 vs whole", archs[a], S);
             CHECK(tu_close(label, yc, yf, N * 7, 1e-5, 1e-5), "%s: chunked logits differ", archs[a]);
+            /* a one-pass forward reads the caller's input in place: never written, and a
+             * second forward on other data gives that data's logits, not stale ones */
+            CHECK(memcmp(x, x0, (size_t)N * D * sizeof(float)) == 0, "%s: forward wrote its input", archs[a]);
+            float *y1 = malloc((size_t)N * 7 * sizeof(float));
+            memcpy(y1, yf, (size_t)N * 7 * sizeof(float));
+            for (int i = 0; i < N * D; i++) x[i] = -x[i];
+            tx_exec_forward(ef, x, N);
+            for (int i = 0; i < N * D; i++) x[i] = -x[i];
+            const float *y2 = tx_exec_forward(ef, x, N);
+            snprintf(label, sizeof label, "%s %d forward again", archs[a], S);
+            CHECK(tu_close(label, y2, y1, N * 7, 0, 0), "%s: a second forward differs", archs[a]);
+            free(y1);
             int fi = tx_model_feature_node(m);
             CHECK(fi > 0, "%s: no feature node", archs[a]);
             if (fi > 0) {
@@ -392,6 +406,7 @@ static void test_inference_fusion(void) {
         tx_exec_free(eu);
         tx_exec_free(ec);
         free(x);
+        free(x0);
         tx_model_free(m);
     }
 }

@@ -59,6 +59,8 @@ struct tx_exec {
      * every layer's batch through memory); out_all / feat_all collect the output and
      * the feature node of the whole batch when chunk < max_batch */
     int chunk;
+    int input_direct; /* inference: a forward in one pass reads the caller's input in place
+                       * (no node writes over the input node's memory) */
     void *out_all, *feat_all;
     void **owned;   /* every separately allocated buffer, freed at the end */
     int n_owned, cap_owned;
@@ -371,6 +373,8 @@ static int plan_inference(tx_exec *e, int dry, tx_err *err) {
         return tx_err_set(err, TX_ENOMEM, "out of memory (memory plan)");
     }
     lifetimes(e, root, last);
+    e->input_direct = 1; /* no node's output is the input's memory (none writes over it) */
+    for (int i = 1; i < nn; i++) e->input_direct &= root[i] != 0;
     for (int i = 0; i < nn; i++)
         size[i] = e->skip[i] ? 0 : (node_bytes(&m->nodes[i], e->chunk) + 3) / 4; /* in floats */
     size_t top = 0;
@@ -772,8 +776,11 @@ const float *tx_exec_forward(tx_exec *e, const void *input, int n) {
     e->n = n;
     const tx_node *in0 = &m->nodes[0], *last = &m->nodes[m->n_nodes - 1];
     if (e->training || e->chunk >= e->max_batch) {
-        memcpy(e->act[0], input, node_bytes(in0, n));
+        float *own0 = e->act[0];
+        if (!e->training && e->input_direct) e->act[0] = (float *)(uintptr_t)input; /* only read */
+        else memcpy(e->act[0], input, node_bytes(in0, n));
         run_nodes(e, n);
+        e->act[0] = own0;
         if (e->out_f) {
             tx_dequantize(e->out_f, e->act[m->n_nodes - 1], (int64_t)node_floats(last, n),
                           last->dtype == TX_I8 ? TX_QT_S8 : TX_QT_U8,
