@@ -552,6 +552,47 @@ static void test_convdw(void) {
                             .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1, .groups = 1};
         if (P) CHECK_OK(tx_conv_shape_init(&s3, &err), &err);
         const tx_conv_shape *c1 = k->k1 ? &sp : NULL, *c3 = P ? &s3 : NULL;
+        {
+            /* the portable build's fallback: the convs one after the other in its scratch,
+             * the same bits as calling them separately */
+            CHECK(!portable_convdw_ok(c1, &sd, c3), "case %zu: the portable build claims the fused path", ci);
+            tx_rng pr;
+            tx_rng_seed(&pr, 700 + ci);
+            int64_t nx0 = (int64_t)k->n * k->h * k->w * k->c, ne0 = (int64_t)k->n * sp.oh * sp.ow * k->e;
+            int64_t nd0 = (int64_t)k->n * sd.oh * sd.ow * k->e;
+            const int P0 = k->p < 0 ? -k->p : k->p;
+            int64_t ny0 = P0 ? (int64_t)k->n * sd.oh * sd.ow * P0 : nd0;
+            float *px = rnd(k->k1 ? nx0 : ne0, &pr), *pw1 = rnd((int64_t)k->e * k->c * k->k1 * k->k1, &pr);
+            float *pwd = rnd((int64_t)k->e * k->k * k->k, &pr), *pw3 = rnd((int64_t)P0 * k->e, &pr);
+            float *pb = rnd(k->e > P0 ? k->e : P0, &pr);
+            float *q1 = k->k1 ? scratch_alloc(portable_conv2d_packed_floats(&sp)) : NULL;
+            float *qd = scratch_alloc(portable_conv2d_packed_floats(&sd));
+            float *q3 = P0 ? scratch_alloc(portable_conv2d_packed_floats(&s3)) : NULL;
+            if (q1) portable_conv2d_pack(q1, pw1, &sp);
+            portable_conv2d_pack(qd, pwd, &sd);
+            if (q3) portable_conv2d_pack(q3, pw3, &s3);
+            tx_conv_shape s3n = s3;
+            s3n.res = NULL;
+            const tx_conv_shape *pc3 = P0 ? &s3n : NULL;
+            size_t ns = portable_convdw_scratch_floats(c1, &sd, pc3), n2 = ns;
+            if (c1 && portable_conv2d_packed_scratch_floats(&sp) > n2) n2 = portable_conv2d_packed_scratch_floats(&sp);
+            if (portable_conv2d_packed_scratch_floats(&sd) > n2) n2 = portable_conv2d_packed_scratch_floats(&sd);
+            if (pc3 && portable_conv2d_packed_scratch_floats(pc3) > n2) n2 = portable_conv2d_packed_scratch_floats(pc3);
+            float *sc = scratch_alloc(ns), *sc2 = scratch_alloc(n2);
+            float *m1 = nans(ne0), *m2 = nans(nd0), *yw = nans(ny0), *yg = nans(ny0);
+            const float *din = px;
+            if (c1) {
+                portable_conv2d_forward_packed(m1, px, q1, pb, &sp, sc2);
+                din = m1;
+            }
+            portable_conv2d_forward_packed(pc3 ? m2 : yw, din, qd, pb, &sd, sc2);
+            if (pc3) portable_conv2d_forward_packed(yw, m2, q3, pb, pc3, sc2);
+            portable_convdw_forward_packed(yg, px, q1, pb, c1, qd, pb, &sd, q3, pb, pc3, sc);
+            CHECK(memcmp(yg, yw, sizeof(float) * (size_t)ny0) == 0, "case %zu: portable fallback differs", ci);
+            CHECK(guard_ok(sc, ns), "case %zu: portable fallback wrote past the scratch", ci);
+            free(px); free(pw1); free(pwd); free(pw3); free(pb); free(q1); free(qd); free(q3);
+            free(sc); free(sc2); free(m1); free(m2); free(yw); free(yg);
+        }
         if (!tx_convdw_ok(c1, &sd, c3)) continue; /* only without AVX-512 (checked below) */
         tx_rng r;
         tx_rng_seed(&r, 500 + ci);

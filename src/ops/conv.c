@@ -2713,19 +2713,36 @@ int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw, const tx_conv
     (void)c3;
     return 0;
 }
+/* Without the fused kernels a caller that skips tx_convdw_ok still gets the block: the
+ * convs one after the other, the tensors between them in scratch. (Declared again here
+ * for test_conv's second, portable copy of this file, which renames them.) */
+size_t tx_conv2d_packed_scratch_floats(const tx_conv_shape *s);
+void tx_conv2d_forward_packed(float *y, const float *x, const float *wp, const float *b,
+                              const tx_conv_shape *s, float *scratch);
+static size_t convdw_sep_floats(const tx_conv_shape *c1, const tx_conv_shape *dw,
+                                const tx_conv_shape *c3, size_t *mid1, size_t *mid2) {
+    *mid1 = c1 ? (size_t)dw->n * dw->h * dw->w * dw->c : 0;
+    *mid2 = c3 ? (size_t)dw->n * dw->oh * dw->ow * dw->oc : 0;
+    size_t k = tx_conv2d_packed_scratch_floats(dw), t;
+    if (c1 && (t = tx_conv2d_packed_scratch_floats(c1)) > k) k = t;
+    if (c3 && (t = tx_conv2d_packed_scratch_floats(c3)) > k) k = t;
+    return *mid1 + *mid2 + k;
+}
 size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw,
                                 const tx_conv_shape *c3) {
-    (void)c1;
-    (void)dw;
-    (void)c3;
-    return 0;
+    size_t a, b;
+    return convdw_sep_floats(c1, dw, c3, &a, &b);
 }
 void tx_convdw_forward_packed(float *y, const float *x, const float *wp1, const float *b1,
                               const tx_conv_shape *c1, const float *wp_dw, const float *b_dw,
                               const tx_conv_shape *dw, const float *wp3, const float *b3,
                               const tx_conv_shape *c3, float *scratch) {
-    (void)y; (void)x; (void)wp1; (void)b1; (void)c1; (void)wp_dw; (void)b_dw; (void)dw;
-    (void)wp3; (void)b3; (void)c3; (void)scratch;
+    size_t n1, n2;
+    convdw_sep_floats(c1, dw, c3, &n1, &n2);
+    float *mid1 = scratch, *mid2 = scratch + n1, *rest = scratch + n1 + n2;
+    if (c1) tx_conv2d_forward_packed(mid1, x, wp1, b1, c1, rest);
+    tx_conv2d_forward_packed(c3 ? mid2 : y, c1 ? mid1 : x, wp_dw, b_dw, dw, rest);
+    if (c3) tx_conv2d_forward_packed(y, mid2, wp3, b3, c3, rest);
 }
 #endif
 

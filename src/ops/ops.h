@@ -101,7 +101,8 @@ void tx_conv2d_forward_packed_gated(float *y, const float *x, const float *g, co
  * res is added as in tx_conv2d_forward_packed), without writing the tensors between them
  * (each thread computes what a band of dw's output rows needs into its scratch). Weights,
  * biases and activations as in tx_conv2d_forward_packed for each; the same bits as the
- * separate calls. tx_convdw_ok says whether the convs qualify (always 0 without AVX-512;
+ * separate calls. tx_convdw_ok says whether the convs qualify (always 0 without AVX-512,
+ * where this runs the convs one after the other with the tensors between them in scratch;
  * c1 and c3 not both NULL); scratch: tx_convdw_scratch_floats. */
 int tx_convdw_ok(const tx_conv_shape *c1, const tx_conv_shape *dw, const tx_conv_shape *c3);
 size_t tx_convdw_scratch_floats(const tx_conv_shape *c1, const tx_conv_shape *dw,
