@@ -95,7 +95,7 @@ void tx_exec_free(tx_exec *e) {
     free(e->bn_mean); free(e->bn_invstd); free(e->argmax); free(e->mask);
     free(e->pgrad);
     free(e->fused);
-    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->blk_dw); free(e->blk_c1); free(e->skip); free(e->inplace); free(e->gate); free(e->fw); free(e->fb); free(e->wpack);
+    free(e->folded); free(e->conv_act); free(e->conv_res); free(e->blk_dw); free(e->blk_c1); free(e->skip); free(e->inplace); free(e->gate); free(e->conv_gap); free(e->pooled); free(e->fw); free(e->fb); free(e->wpack);
     free(e->attn);
     free(e);
 }
