@@ -1448,7 +1448,7 @@ static void pk_pack(float *wp, const float *w, const pk_desc *d, int flip) {
                                    const int *tix, int64_t cin, const float *wp, float *y,  \
                                    int64_t ldy,                                             \
                                    int rows, const float *init, int64_t ldi,               \
-                                   __mmask16 mask, const act_clamp *act) {                  \
+                                   __mmask16 mask, const act_clamp *act, const float *res) { \
         __m512 acc[MR][NB];                                                                 \
         _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                                        \
             _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++)                                                    \
@@ -1469,6 +1469,14 @@ static void pk_pack(float *wp, const float *w, const pk_desc *d, int flip) {
                 }                                                                           \
             }                                                                               \
         }                                                                                   \
+        if (res) /* the residual, laid out like y: (conv + bias) + res, as res_pass adds */   \
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                           \
+                _Pragma("GCC unroll 16") for (int j = 0; j < NB; j++) {                     \
+                    if (r >= rows) break;                                                   \
+                    acc[r][j] = _mm512_add_ps(acc[r][j], j == NB - 1                       \
+                        ? _mm512_maskz_loadu_ps(mask, res + r * ldy + 16 * j)              \
+                        : _mm512_loadu_ps(res + r * ldy + 16 * j));                        \
+                }                                                                           \
         if (act && act->on) {                                                               \
             const __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);        \
             _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                           \
@@ -1508,7 +1516,7 @@ PK_FWD_KERNEL(3, 1)
 
 typedef void (*pk_fwd_fn)(const float *const *, int64_t, int, const int *, int64_t,
                           const float *, float *, int64_t, int, const float *, int64_t,
-                          __mmask16, const act_clamp *);
+                          __mmask16, const act_clamp *, const float *);
 /* The kernel for NB 16-channel vectors and rows (<= its MR) pixels, and its MR. */
 static pk_fwd_fn pk_fwd_pick(int NB, int rows, int *mr) {
     static const pk_fwd_fn small[4][3] = {
@@ -1671,13 +1679,13 @@ static void pk_item(float *y, const float *x, const float *wp, const float *bias
             float *yp = yb + p0 * d->oc;
             const float *init = t0 > 0 ? yp : bias ? bias + g * cout + o0 : NULL;
             int64_t ldi = t0 > 0 ? d->oc : 0;
-            const act_clamp *ac = (act.on || act.fn == 4) && !res && t0 + nt == taps ? &act : NULL;
-            kern(ap, aoff, nv, dense ? NULL : tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac);
-            if (t0 + nt == taps) {
-                const int64_t cols = imin64(width, cout - o0);
-                if (res) res_tile(yp, res + (yp - y), d->oc, m, cols, act);
-                else if (act.fn && act.fn != 4) act_tile(yp, d->oc, m, cols, act.fn);
-            }
+            /* after the last taps: residual, clamp and SiLU on the accumulators */
+            const int last = t0 + nt == taps;
+            const act_clamp *ac = last && (act.on || act.fn == 4) ? &act : NULL;
+            kern(ap, aoff, nv, dense ? NULL : tix, cin, wt, yp, d->oc, m, init, ldi, mask, ac,
+                 last && res ? res + (yp - y) : NULL);
+            if (last && act.fn && act.fn != 4)
+                act_tile(yp, d->oc, m, imin64(width, cout - o0), act.fn);
         }
     }
 }
@@ -2096,10 +2104,10 @@ static void wg_gemm_blk(float *M, const float *V, const float *U, const float *z
         for (int r = 0; r < MR; r++) ap[r] = r < m ? Ve + (t + r) * cin : zeros;
         float *yp = Me + t * cout + o0;
         switch (NB) {
-        case 4: pk_fwd_6_4(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
-        case 3: pk_fwd_8_3(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
-        case 2: pk_fwd_12_2(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
-        default: pk_fwd_8_1(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL); break;
+        case 4: pk_fwd_6_4(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL, NULL); break;
+        case 3: pk_fwd_8_3(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL, NULL); break;
+        case 2: pk_fwd_12_2(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL, NULL); break;
+        default: pk_fwd_8_1(ap, 0, 1, NULL, cin, wb, yp, cout, m, NULL, 0, 0xFFFF, NULL, NULL); break;
         }
     }
 }
