@@ -1536,9 +1536,9 @@ static pk_fwd_fn pk_fwd_pick(int NB, int rows, int *mr) {
 
 /* Pointer table for output pixels p0..p0+MR-1 (rows beyond `rows` read zeros) and taps
  * t0..t0+nt-1: ap[(t-t0)*MR + r]. Returns the taps (bit t - t0) that read x for at least
- * one of the pixels; the others read only padding. Merged taps (d->merge): tap t is kernel row t, and
- * windows cut by the padding are gathered into ebuf (whose first PK_MERGE_MAXC floats
- * are zeros; then (PK_MERGE_MAXKH * 12) windows of PK_MERGE_MAXC). */
+ * one of the pixels; the others read only padding. Merged taps (d->merge): tap t is
+ * kernel row t, and windows cut by the padding are gathered into ebuf (whose first
+ * PK_MERGE_MAXC floats are zeros; then (PK_MERGE_MAXKH * 12) windows of PK_MERGE_MAXC). */
 static uint64_t pk_ptrs(const float **ap, const pk_desc *d, const float *x, const float *zeros,
                         float *ebuf, int64_t p0, int rows, int MR, int t0, int nt) {
     const uint64_t all = nt >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << nt) - 1;
