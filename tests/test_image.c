@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <setjmp.h>
+#include <sys/resource.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -582,6 +583,40 @@ static void test_png_corrupt(void) {
     free(c);
     free(b.p);
 }
+
+/* A PNG whose header claims more pixels than the limit is refused before libpng
+ * allocates its row buffers, which it sizes from the width alone: 2^24 pixels of 16-bit
+ * RGBA would be two 128 MB rows. Peak RSS (ru_maxrss) must not grow by half of that.
+ * Runs first, while the process's high-water mark is low. */
+static void test_png_limit_before_rows(void) {
+    static const uint16_t px[2 * 4] = {0};
+    png_spec s = {2, 1, PNG_COLOR_TYPE_RGB_ALPHA, 16, 0, (const uint8_t *)px, 16,
+                  NULL, 0, NULL, 0, 0};
+    bytes b = png_encode(&s);
+    CHECK(b.n > 33, "PNG encoder failed");
+    if (b.n <= 33) return;
+    uint32_t w = 1u << 24; /* IHDR width, big-endian, then the chunk's CRC again */
+    for (int i = 0; i < 4; i++) b.p[16 + i] = (uint8_t)(w >> (24 - 8 * i));
+    uint32_t crc = 0xFFFFFFFFu; /* PNG's CRC-32 over the chunk type and data */
+    for (int i = 12; i < 29; i++) {
+        crc ^= b.p[i];
+        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    crc ^= 0xFFFFFFFFu;
+    for (int i = 0; i < 4; i++) b.p[29 + i] = (uint8_t)(crc >> (24 - 8 * i));
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    tx_err err = {0};
+    tx_image im;
+    int rc = tx_image_decode_max(b.p, b.n, "wide.png", 0, (uint64_t)1 << 20, &im, &err);
+    getrusage(RUSAGE_SELF, &ru1);
+    long grew_kb = ru1.ru_maxrss - ru0.ru_maxrss;
+    printf("  2^24 x 1 16-bit RGBA PNG: %s; peak RSS grew %ld kB\n", err.msg, grew_kb);
+    CHECK(rc == TX_EUNSUP && strstr(err.msg, "limit of 1048576 pixels") && !im.pixels,
+          "wide PNG: rc %d: %s", rc, err.msg);
+    CHECK(grew_kb < 64 * 1024, "decoding a refused PNG raised peak RSS by %ld kB", grew_kb);
+    free(b.p);
+}
 #endif
 
 /* ---- JPEG ----------------------------------------------------------------------- */
@@ -925,6 +960,9 @@ static void test_shared_images(void) {
 }
 
 int main(void) {
+#ifdef TX_HAVE_PNG
+    RUN(test_png_limit_before_rows);
+#endif
     RUN(test_bmp_24_and_32);
     RUN(test_bmp_paletted);
     RUN(test_bmp_bitfields_and_core);

@@ -483,6 +483,12 @@ static int png_run(png_ctx *c, tx_err *err) {
     png_read_info(c->png, c->info);
     png_uint_32 w = png_get_image_width(c->png, c->info);
     png_uint_32 h = png_get_image_height(c->png, c->info);
+    /* The size limit is checked before png_read_update_info, which allocates row
+     * buffers from the width alone (2 x 128 MB for a 2^24-pixel-wide 16-bit RGBA row). */
+    if ((uint64_t)w * (uint64_t)h > c->maxpx) {
+        c->code = img_alloc(c->out, w, h, 1, c->name, "PNG", c->maxpx, err);
+        return c->code;
+    }
     int color = png_get_color_type(c->png, c->info);
     /* Pillow-like: palette -> RGB, low-bit gray -> 8 bits, 16 bits -> high byte,
      * alpha (and tRNS) dropped, no gamma correction. */
