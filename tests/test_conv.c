@@ -127,6 +127,9 @@ static const conv_case CASES[] = {
     {"wino valid",       1, 34, 36, 64, 64, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
     /* packed Winograd: few tiles, channel products past the training path's limit */
     {"wino c320 oc272",  1, 5, 6, 320, 272, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
+    /* packed F(4x4, 3x3): >= 36 4x4 tiles per image; partial tiles on both sides (27 x 25
+     * outputs), 4 chunks of 32 tiles (one thread: each whole; more: shared) */
+    {"wino4 odd c32 oc48", 2, 27, 25, 32, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
     /* several im2col chunks, boundaries inside images */
     {"chunks c32",       3, 30, 30, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1},
     {"chunks c64 valid", 2, 26, 26, 64, 24, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1},
@@ -844,12 +847,66 @@ static void test_gated(void) {
            fast, (int)(sizeof cases / sizeof *cases), worst);
 }
 
+/* Accuracy of the packed Winograd forwards on ResNet-sized layers against a direct
+ * convolution in double: F(4x4, 3x3) at 56x56 (64 -> 64 channels) and 14x14 (256 -> 256),
+ * F(2x2) at 7x7 (512 -> 512: too few 4x4 tiles, and too many weights, for F(4x4)). Error
+ * relative to the largest output. */
+static double wino_rel_err(int hw, int c, int oc) {
+    tx_err err = {0};
+    tx_conv_shape s = {.n = 1, .h = hw, .w = hw, .c = c, .oc = oc, .kh = 3, .kw = 3, .sh = 1,
+                       .sw = 1, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .dh = 1, .dw = 1,
+                       .groups = 1};
+    if (tx_conv_shape_init(&s, &err)) {
+        CHECK(0, "wino %dx%d shape: %s", hw, hw, err.msg);
+        return 1;
+    }
+    tx_rng r;
+    tx_rng_seed(&r, (uint64_t)(hw * 1000 + c));
+    const int64_t nx = (int64_t)hw * hw * c, ny = (int64_t)hw * hw * oc, nw = (int64_t)oc * 9 * c;
+    float *x = rnd(nx, &r), *w = rnd(nw, &r), *b = rnd(oc, &r), *y = nans(ny);
+    float *wp = scratch_alloc(tx_conv2d_packed_floats(&s));
+    size_t ns = tx_conv2d_packed_scratch_floats(&s);
+    float *scratch = scratch_alloc(ns);
+    tx_conv2d_pack(wp, w, &s);
+    tx_conv2d_forward_packed(y, x, wp, b, &s, scratch);
+    double worst = 0, top = 0;
+    for (int oy = 0; oy < hw; oy++)
+        for (int ox = 0; ox < hw; ox++)
+            for (int o = 0; o < oc; o++) {
+                double a = b[o];
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        const int iy = oy + ky - 1, ix = ox + kx - 1;
+                        if (iy < 0 || iy >= hw || ix < 0 || ix >= hw) continue;
+                        const float *xp = x + ((int64_t)iy * hw + ix) * c;
+                        const float *wq = w + (((int64_t)o * 3 + ky) * 3 + kx) * c;
+                        for (int i = 0; i < c; i++) a += (double)xp[i] * wq[i];
+                    }
+                const double d = fabs(y[((int64_t)oy * hw + ox) * oc + o] - a);
+                if (!(d <= worst)) worst = d; /* NaN-sticky */
+                if (fabs(a) > top) top = fabs(a);
+            }
+    CHECK(guard_ok(scratch, ns), "wino %dx%d: wrote past the scratch", hw, hw);
+    free(x); free(w); free(b); free(y); free(wp); free(scratch);
+    return worst / top;
+}
+
+static void test_winograd_accuracy(void) {
+    const double f4a = wino_rel_err(56, 64, 64), f4b = wino_rel_err(14, 256, 256);
+    const double f2 = wino_rel_err(7, 512, 512);
+    printf("  packed Winograd vs double, of the largest output: F(4x4) 56x56x64 %.3g, "
+           "14x14x256 %.3g; F(2x2) 7x7x512 %.3g\n", f4a, f4b, f2);
+    CHECK(f4a < 3e-5 && f4b < 3e-5, "F(4x4) relative errors %.3g %.3g", f4a, f4b);
+    CHECK(f2 < 1e-5, "F(2x2) relative error %.3g", f2);
+}
+
 int main(void) {
     RUN(test_shape_init);
     RUN(test_scratch_bounded);
     RUN(test_fd_reference);
     RUN(test_fast_vs_ref);
     RUN(test_packed_act);
+    RUN(test_winograd_accuracy);
     RUN(test_convdw);
     RUN(test_gated);
     RUN(test_rowsum);

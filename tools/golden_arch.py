@@ -5,7 +5,8 @@ index that tests/synth.h reproduces in C), so no weights are committed.
 
 Run with a Python that has torch, timm and torchvision (not needed by CI):
     /work/gvenv/bin/python tools/golden_arch.py [NAME_SUBSTRING ...]
-Writes tests/golden/arch_<source>_<arch>.safetensors, one per ARCHS entry:
+Writes tests/golden/arch_<source>_<arch><tag>.safetensors, one per ARCHS entry (tag: an
+entry's optional file-name suffix, for a second configuration of an architecture):
   "input"        F32 [N, C, H, W]   (PyTorch layout; the C test transposes to NHWC)
   "logits"       F32 [N, classes]   eval mode, computed in float64 (the exact answer for
                                     these float32 weights and input, rounded once)
@@ -92,6 +93,10 @@ ARCHS = [
          size=64, classes=5, batch=2),
     dict(arch="resnet50", source="torchvision", model="resnet50", make=tv_model("resnet50"),
          size=64, classes=5, batch=2),
+    # 120x120: 30x30 maps in the first stage, where the packed forward takes Winograd
+    # F(4x4, 3x3) (at least 36 4x4 tiles per image; partial tiles at the edges)
+    dict(arch="resnet50", source="torchvision", model="resnet50", make=tv_model("resnet50"),
+         size=120, classes=5, batch=1, tag="_120"),
     dict(arch="mobilenet_v2", source="torchvision", model="mobilenet_v2",
          make=tv_model("mobilenet_v2", dropout=0.0), size=64, classes=5, batch=2,
          grads=["features.0.0.weight", "features.4.conv.1.1.weight", "features.4.conv.2.weight",
@@ -178,7 +183,7 @@ def generate(e):
                 params=json.dumps(params, separators=(",", ":")))
     if grads:
         meta["grad_tol"] = e.get("grad_tol", 1e-4)
-    path = os.path.join(OUT, "arch_%s_%s.safetensors" % (e["source"], e["arch"]))
+    path = os.path.join(OUT, "arch_%s_%s%s.safetensors" % (e["source"], e["arch"], e.get("tag", "")))
     n = save_safetensors(path, out, meta)
     d = np.abs(out["logits_f32"] - out["logits"]).max()
     print("%-60s %8d bytes  |logits| max %.3g, torch f32 vs f64 %.3g%s" %

@@ -1969,6 +1969,10 @@ enum { WG_T = 64 }; /* tiles per chunk */
 /* Stride between the 16 planes of a chunk buffer with ch channels: padded so the planes
  * do not all fall into the same L1 sets (a multiple of 4 KB apart, they would). */
 static int64_t wg_plane(int64_t ch) { return WG_T * ch + 48; }
+/* F(4x4, 3x3) goes in chunks of WG4_T tiles: 36 planes of them (36 x 32 x 128 floats,
+ * 590 KB for x and y at 128 channels) stay within L2. */
+enum { WG4_T = 32 };
+static int64_t wg_planem(int64_t ch, int m) { return m == 4 ? WG4_T * ch + 48 : wg_plane(ch); }
 
 /* Eligible shapes, with transformed weights (and per-thread dW sums) of at most 4 MB, and
  * enough tiles for them to pay off. More tiles (a bigger batch) never turns it off. */
@@ -1982,14 +1986,15 @@ static int wg_ok(const tx_conv_shape *s) {
 /* A stride-1 3x3 convolution as the Winograd routines see it. */
 typedef struct {
     int64_t n, h, w, c, oh, ow, oc, pt, pl;
+    int m; /* output tile side: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3), packed inference) */
 } wg_desc;
 
 static wg_desc wg_fwd_desc(const tx_conv_shape *s) {
-    return (wg_desc){s->n, s->h, s->w, s->c, s->oh, s->ow, s->oc, s->pad_t, s->pad_l};
+    return (wg_desc){s->n, s->h, s->w, s->c, s->oh, s->ow, s->oc, s->pad_t, s->pad_l, 2};
 }
 /* dx = dy convolved with the flipped weights, output h x w */
 static wg_desc wg_dgrad_desc(const tx_conv_shape *s) {
-    return (wg_desc){s->n, s->oh, s->ow, s->oc, s->h, s->w, s->c, 2 - s->pad_t, 2 - s->pad_l};
+    return (wg_desc){s->n, s->oh, s->ow, s->oc, s->h, s->w, s->c, 2 - s->pad_t, 2 - s->pad_l, 2};
 }
 
 /* Floats: transformed weights, then per thread (the larger of) the forward chunk buffers
@@ -2090,12 +2095,14 @@ static void wg_in(float *V, const float *x, const float *zeros, const wg_desc *d
     }
 }
 
-/* M[e][tt][o0 .. o0+63] = V[e][tt][:] * U[e][:, o0 .. o0+63] for the chunk's nt tiles. */
+/* M[e][tt][o0 .. o0+63] = V[e][tt][:] * U[e][:, o0 .. o0+63] for the chunk's nt tiles;
+ * vs and ms: the plane strides of V and M. */
 static void wg_gemm_blk(float *M, const float *V, const float *U, const float *zeros,
-                        int64_t cin, int64_t cout, int64_t nt, int e, int64_t o0) {
+                        int64_t cin, int64_t cout, int64_t nt, int e, int64_t o0, int64_t vs,
+                        int64_t ms) {
     const float *ap[12];
-    const float *Ve = V + e * wg_plane(cin), *Ue = U + (int64_t)e * cin * cout;
-    float *Me = M + e * wg_plane(cout);
+    const float *Ve = V + e * vs, *Ue = U + (int64_t)e * cin * cout;
+    float *Me = M + e * ms;
     const int64_t width = imin64(64, cout - o0);
     const int NB = (int)(width / 16), MR = NB == 4 ? 6 : NB == 2 ? 12 : 8;
     const float *wb = Ue + o0 * cin;
@@ -2112,11 +2119,14 @@ static void wg_gemm_blk(float *M, const float *V, const float *U, const float *z
     }
 }
 
-/* The 16 GEMMs of a chunk. */
+/* The 16 (F(2x2)) or 36 (F(4x4)) GEMMs of a chunk. */
 static void wg_gemm(float *M, const float *V, const float *U, const float *zeros, int64_t cin,
-                    int64_t cout, int64_t nt) {
-    for (int e = 0; e < 16; e++)
-        for (int64_t o0 = 0; o0 < cout; o0 += 64) wg_gemm_blk(M, V, U, zeros, cin, cout, nt, e, o0);
+                    int64_t cout, int64_t nt, int m) {
+    const int P = m == 4 ? 36 : 16;
+    const int64_t vs = wg_planem(cin, m), ms = wg_planem(cout, m);
+    for (int e = 0; e < P; e++)
+        for (int64_t o0 = 0; o0 < cout; o0 += 64)
+            wg_gemm_blk(M, V, U, zeros, cin, cout, nt, e, o0, vs, ms);
 }
 
 /* y tiles = A^T m A (+ bias), clipped to oh x ow. */
@@ -2165,30 +2175,206 @@ static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d
     }
 }
 
+
+/* ---- Winograd F(4x4, 3x3), packed inference only -------------------------------------
+ *
+ * 6x6 input tiles give 4x4 outputs through 36 GEMMs: 2.25 multiplies per output against 4
+ * for F(2x2) and 9 for the direct convolution. Interpolation points 0, +-1, +-2 and
+ * infinity (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+ *          0 4 0 -5 0 1]
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+ * The transforms' larger coefficients cost accuracy: on random data, errors of 5e-6
+ * (56x56, 64 channels) and 1.3e-5 (14x14, 256) of the largest output, against 9e-7 for
+ * F(2x2) (test_conv's test_winograd_accuracy); ResNet-50's logits stay within 3e-6 of
+ * PyTorch's float64 ones (test_arch, 120x120 input). The packed forward takes it where an
+ * image has enough 4x4 tiles (wg4_ok) for the 36 transformed weight matrices to be
+ * reused; the same chunk / GEMM / output structure as F(2x2) runs it (wg_run).
+ */
+enum { WG4_MIN_TILES = 16 }; /* 4x4 tiles per image: 14x14 maps and larger */
+
+/* G g: one column (or row) of three taps to six */
+static inline void wg4_g(v16 u[6], v16 a, v16 b, v16 c) {
+    const float q = 0.25f, s6 = 1.0f / 6.0f, s12 = 1.0f / 12.0f, s24 = 1.0f / 24.0f;
+    const v16 ac = a + c;
+    u[0] = a * q;
+    u[1] = (ac + b) * -s6;
+    u[2] = (ac - b) * -s6;
+    const v16 e = a * s24 + c * s6, f = b * s12;
+    u[3] = e + f;
+    u[4] = e - f;
+    u[5] = c;
+}
+
+/* B^T d: six values to six */
+static inline void wg4_b(v16 r[6], v16 d0, v16 d1, v16 d2, v16 d3, v16 d4, v16 d5) {
+    const v16 a = d4 - d2 * 4.0f, b = d3 - d1 * 4.0f, c = d4 - d2, e = (d3 - d1) * 2.0f;
+    r[0] = d0 * 4.0f - d2 * 5.0f + d4;
+    r[1] = a + b;
+    r[2] = a - b;
+    r[3] = c + e;
+    r[4] = c - e;
+    r[5] = d1 * 4.0f - d3 * 5.0f + d5;
+}
+
+/* A^T m: six values to four */
+static inline void wg4_a(v16 o[4], v16 m0, v16 m1, v16 m2, v16 m3, v16 m4, v16 m5) {
+    const v16 p = m1 + m2, q = m1 - m2, r = m3 + m4, t = m3 - m4;
+    o[0] = m0 + p + r;
+    o[1] = q + t * 2.0f;
+    o[2] = p + r * 4.0f;
+    o[3] = q + t * 8.0f + m5;
+}
+
+/* U[e][block][ci][width] = G g G^T, e = 6 * row + column, for the forward view. */
+static void wg4_pack(float *U, const float *w, const tx_conv_shape *s) {
+    const int64_t cin = s->c, cout = s->oc, per_e = cin * cout;
+    const __m512i lanes = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(9 * s->c));
+#pragma omp for schedule(static)
+    for (int64_t ov = 0; ov < cout / 16; ov++) {
+        const int64_t o = ov * 16, o0 = o / 64 * 64, width = imin64(64, cout - o0);
+        for (int64_t ci = 0; ci < cin; ci++) {
+            v16 g[3][3], gg[3][6];
+            for (int ki = 0; ki < 3; ki++)
+                for (int kj = 0; kj < 3; kj++)
+                    g[ki][kj] = (v16)_mm512_i32gather_ps(lanes, w + ((o * 3 + ki) * 3 + kj) * s->c + ci, 4);
+            for (int kj = 0; kj < 3; kj++) wg4_g(gg[kj], g[0][kj], g[1][kj], g[2][kj]);
+            float *dst = U + o0 * cin + ci * width + (o - o0);
+            for (int i = 0; i < 6; i++) {
+                v16 u[6];
+                wg4_g(u, gg[0][i], gg[1][i], gg[2][i]);
+                for (int j = 0; j < 6; j++) v16_store(dst + (6 * i + j) * per_e, u[j]);
+            }
+        }
+    }
+}
+
+/* V[e][tt][c] = B^T d B of the 6x6 input tiles t0..t0+nt-1 (outside x: `zeros`). */
+static void wg4_in(float *V, const float *x, const float *zeros, const wg_desc *d, int64_t t0,
+                   int64_t nt) {
+    const int64_t th = (d->oh + 3) / 4, tw = (d->ow + 3) / 4, c = d->c, es = wg_planem(c, 4);
+    int64_t off[36];
+    for (int k = 0; k < 36; k++) off[k] = ((k / 6) * d->w + k % 6) * c;
+    int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
+    for (int64_t tt = 0; tt < nt; tt++) {
+        const int64_t iy0 = 4 * ty - d->pt, ix0 = 4 * tx - d->pl;
+        const float *p[36];
+        if (iy0 >= 0 && iy0 + 5 < d->h && ix0 >= 0 && ix0 + 5 < d->w) {
+            const float *base = x + ((n * d->h + iy0) * d->w + ix0) * c;
+            for (int k = 0; k < 36; k++) p[k] = base + off[k];
+        } else {
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    const int64_t iy = iy0 + i, ix = ix0 + j;
+                    p[6 * i + j] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
+                                       ? x + ((n * d->h + iy) * d->w + ix) * c
+                                       : zeros;
+                }
+        }
+        if (++tx == tw) {
+            tx = 0;
+            if (++ty == th) {
+                ty = 0;
+                n++;
+            }
+        }
+        float *vt = V + tt * c;
+        for (int64_t cb = 0; cb < c; cb += 16) {
+            v16 t[6][6]; /* t[j][i]: column j after B^T */
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++)
+                wg4_b(t[j], v16_load(p[j] + cb), v16_load(p[6 + j] + cb), v16_load(p[12 + j] + cb),
+                      v16_load(p[18 + j] + cb), v16_load(p[24 + j] + cb), v16_load(p[30 + j] + cb));
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) {
+                v16 r[6];
+                wg4_b(r, t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i]);
+#pragma GCC unroll 6
+                for (int j = 0; j < 6; j++) v16_store(vt + (6 * i + j) * es + cb, r[j]);
+            }
+        }
+    }
+}
+
+/* y tiles = A^T m A (+ bias, activation), clipped to oh x ow. */
+static void wg4_out(float *y, const float *M, const float *bias, const wg_desc *d, int64_t t0,
+                    int64_t nt, act_clamp act) {
+    const __m512 lo = _mm512_set1_ps(act.lo), hi = _mm512_set1_ps(act.hi);
+    const int64_t th = (d->oh + 3) / 4, tw = (d->ow + 3) / 4, oc = d->oc, es = wg_planem(oc, 4);
+    int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
+    for (int64_t tt = 0; tt < nt; tt++) {
+        const int64_t oy = 4 * ty, ox = 4 * tx, img = n;
+        if (++tx == tw) {
+            tx = 0;
+            if (++ty == th) {
+                ty = 0;
+                n++;
+            }
+        }
+        const int rows = (int)imin64(4, d->oh - oy), cols = (int)imin64(4, d->ow - ox);
+        float *y00 = y + ((img * d->oh + oy) * d->ow + ox) * oc;
+        const float *mt = M + tt * oc;
+        for (int64_t cb = 0; cb < oc; cb += 16) {
+            v16 t[6][4]; /* t[j][i]: column j after A^T */
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++)
+                wg4_a(t[j], v16_load(mt + j * es + cb), v16_load(mt + (6 + j) * es + cb),
+                      v16_load(mt + (12 + j) * es + cb), v16_load(mt + (18 + j) * es + cb),
+                      v16_load(mt + (24 + j) * es + cb), v16_load(mt + (30 + j) * es + cb));
+            const v16 bv = bias ? v16_load(bias + cb) : (v16){0};
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                if (i >= rows) break;
+                v16 o[4];
+                wg4_a(o, t[0][i], t[1][i], t[2][i], t[3][i], t[4][i], t[5][i]);
+                float *yr = y00 + i * d->ow * oc + cb;
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    if (j >= cols) break;
+                    v16 v = o[j] + bv;
+                    if (act.on) v = (v16)act512((__m512)v, lo, hi);
+                    v16_store(yr + j * oc, v);
+                }
+            }
+        }
+        if (act.fn) act_tile(y00, d->ow * oc, rows, cols * oc, act.fn);
+    }
+}
+
 /* The whole convolution; call inside a parallel region after U is packed. `slots`: per
  * thread 16 planes of c and of oc channels. Chunks are independent, so they go out
  * dynamically. */
 static void wg_run(float *y, const float *x, const float *U, const float *bias,
                    const float *zeros, const wg_desc *d, float *slots, int64_t slot_floats,
                    act_clamp act) {
-    const int64_t tiles = d->n * ((d->oh + 1) / 2) * ((d->ow + 1) / 2);
-    const int64_t chunks = (tiles + WG_T - 1) / WG_T;
-    const int T = omp_nth();
+    const int m = d->m, P = m == 4 ? 36 : 16, T = omp_nth();
+    const int64_t tiles = d->n * ((d->oh + m - 1) / m) * ((d->ow + m - 1) / m);
+    int64_t WT = m == 4 ? WG4_T : WG_T;
+    /* F(4x4): half chunks where that lets every thread take whole chunks (a 56x56 map: 196
+     * tiles, 13 chunks of 16 instead of 7 of 32 shared by the threads) */
+    if (m == 4 && (tiles + WT - 1) / WT < 4 * T && (tiles + WT / 2 - 1) / (WT / 2) >= 4 * T) WT /= 2;
+    const int64_t chunks = (tiles + WT - 1) / WT;
+    const int64_t vs = wg_planem(d->c, m), ms = wg_planem(d->oc, m);
     if (chunks >= 4 * T) {
         /* many chunks: each thread transforms, multiplies and writes back whole chunks */
-        float *V = slots + omp_tid() * slot_floats, *M = V + 16 * wg_plane(d->c);
+        float *V = slots + omp_tid() * slot_floats, *M = V + P * vs;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t ch = 0; ch < chunks; ch++) {
-            const int64_t t0 = ch * WG_T, nt = imin64(WG_T, tiles - t0);
-            wg_in(V, x, zeros, d, t0, nt);
-            wg_gemm(M, V, U, zeros, d->c, d->oc, nt);
-            wg_out(y, M, bias, d, t0, nt, act);
+            const int64_t t0 = ch * WT, nt = imin64(WT, tiles - t0);
+            if (m == 4) wg4_in(V, x, zeros, d, t0, nt);
+            else wg_in(V, x, zeros, d, t0, nt);
+            wg_gemm(M, V, U, zeros, d->c, d->oc, nt, m);
+            if (m == 4) wg4_out(y, M, bias, d, t0, nt, act);
+            else wg_out(y, M, bias, d, t0, nt, act);
         }
         return;
     }
     /* few chunks (small batches): the threads share each chunk, tiles for the transforms
      * and (position, 64-channel block) pairs for the GEMMs, in the first slot */
-    float *V = slots, *M = V + 16 * wg_plane(d->c);
+    float *V = slots, *M = V + P * vs;
     const int64_t nb = (d->oc + 63) / 64;
     for (int64_t ch = 0; ch < chunks; ch++) {
         /* equal chunks (196 tiles: 4 x 49, not 3 x 64 + 4) */
@@ -2196,15 +2382,19 @@ static void wg_run(float *y, const float *x, const float *U, const float *bias,
 #pragma omp for schedule(static)
         for (int u = 0; u < T; u++) {
             const int64_t a = nt * u / T, b = nt * (u + 1) / T;
-            if (b > a) wg_in(V + a * d->c, x, zeros, d, t0 + a, b - a);
+            if (b <= a) continue;
+            if (m == 4) wg4_in(V + a * d->c, x, zeros, d, t0 + a, b - a);
+            else wg_in(V + a * d->c, x, zeros, d, t0 + a, b - a);
         }
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t it = 0; it < 16 * nb; it++)
-            wg_gemm_blk(M, V, U, zeros, d->c, d->oc, nt, (int)(it / nb), it % nb * 64);
+        for (int64_t it = 0; it < P * nb; it++)
+            wg_gemm_blk(M, V, U, zeros, d->c, d->oc, nt, (int)(it / nb), it % nb * 64, vs, ms);
 #pragma omp for schedule(static)
         for (int u = 0; u < T; u++) {
             const int64_t a = nt * u / T, b = nt * (u + 1) / T;
-            if (b > a) wg_out(y, M + a * d->oc, bias, d, t0 + a, b - a, act);
+            if (b <= a) continue;
+            if (m == 4) wg4_out(y, M + a * d->oc, bias, d, t0 + a, b - a, act);
+            else wg_out(y, M + a * d->oc, bias, d, t0 + a, b - a, act);
         }
     }
 }
@@ -2219,17 +2409,25 @@ static int wg_ok_packed(const tx_conv_shape *s) {
            (int64_t)s->c * s->oc <= 512 * 512 &&
            (int64_t)((s->oh + 1) / 2) * ((s->ow + 1) / 2) >= WGP_MIN_TILES;
 }
+/* F(4x4) instead of F(2x2): images with at least WG4_MIN_TILES 4x4 tiles, and
+ * transformed weights (36 c oc floats) of at most 9.4 MB. */
+static int wg4_ok(const tx_conv_shape *s) {
+    return wg_ok_packed(s) && (int64_t)s->c * s->oc <= 256 * 256 &&
+           (int64_t)((s->oh + 3) / 4) * ((s->ow + 3) / 4) >= WG4_MIN_TILES;
+}
 /* Scratch of the packed forward: zeros, then per thread the chunk planes of x and y. */
 static size_t wg_packed_scratch_floats(const tx_conv_shape *s) {
     const int64_t c = s->c, oc = s->oc;
-    return (size_t)((c > oc ? c : oc) + slot_threads(s) * 16 * (wg_plane(c) + wg_plane(oc)));
+    const int m = wg4_ok(s) ? 4 : 2, P = m == 4 ? 36 : 16;
+    return (size_t)((c > oc ? c : oc) + slot_threads(s) * P * (wg_planem(c, m) + wg_planem(oc, m)));
 }
 static void wg_forward_packed(float *y, const float *x, const float *U, const float *b,
                               const tx_conv_shape *s, float *scratch) {
-    const wg_desc d = wg_fwd_desc(s);
-    const int64_t c = s->c, oc = s->oc;
+    wg_desc d = wg_fwd_desc(s);
+    d.m = wg4_ok(s) ? 4 : 2;
+    const int64_t c = s->c, oc = s->oc, P = d.m == 4 ? 36 : 16;
     float *zeros = scratch, *slots = zeros + (c > oc ? c : oc);
-    const int64_t slot = 16 * (wg_plane(c) + wg_plane(oc));
+    const int64_t slot = P * (wg_planem(c, d.m) + wg_planem(oc, d.m));
     if (c <= CONST_ZEROS) {
 #pragma omp parallel num_threads(kernel_threads(s))
         wg_run(y, x, U, b, const_zeros, &d, slots, slot, act_of(s->act));
@@ -2760,7 +2958,7 @@ size_t tx_conv2d_packed_floats(const tx_conv_shape *s) {
     if (dwf_ok(s)) return (size_t)(s->kh * s->kw * dwf_ocp(s));
     if (is_direct(s)) return (size_t)s->oc * s->kh * s->kw;
 #ifdef TX_CONV_PK
-    if (wg_ok_packed(s)) return (size_t)16 * s->c * s->oc;
+    if (wg_ok_packed(s)) return (size_t)(wg4_ok(s) ? 36 : 16) * s->c * s->oc;
     const pk_desc d = pk_forward_desc(s);
     return (size_t)pk_wfloats(&d);
 #else
@@ -2788,6 +2986,11 @@ void tx_conv2d_pack(float *wp, const float *w, const tx_conv_shape *s) {
         return;
     }
 #ifdef TX_CONV_PK
+    if (wg4_ok(s)) {
+#pragma omp parallel num_threads(kernel_threads(s))
+        wg4_pack(wp, w, s);
+        return;
+    }
     if (wg_ok_packed(s)) {
 #pragma omp parallel num_threads(kernel_threads(s))
         wg_pack(wp, w, s, 0);
