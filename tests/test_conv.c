@@ -665,6 +665,7 @@ static void test_rowsum(void) {
         {2, 56, 56, 144, 5, 2, 4, 1},  /* blocks.2.0 (5x5 s2), two images */
         {1, 15, 13, 37, 3, 1, 3, 0},   /* odd sizes, a channel tail, relu6 */
         {3, 7, 7, 40, 5, 2, 0, 1},     /* 7x7 map, stride 2, no activation */
+        {1, 9, 11, 48, 3, 1, 5, 0},    /* GELU: a pass after the store, sums from memory */
     };
     tx_err err = {0};
     double worst = 0;

@@ -609,14 +609,27 @@ static void dwf_pack(float *wt, const float *w, const tx_conv_shape *s) {
         for (int64_t o = 0; o < ocp; o++) wt[k * ocp + o] = o < s->oc ? w[o * taps + k] : 0.0f;
 }
 
+/* rs[0..cnt) += the m outputs of a strip (rows of yp, oc apart), in row order. */
+static inline void rowsum_add(float *rs, const float *yp, int64_t oc, int m, int cnt) {
+    if (cnt == 16) {
+        v16 a = v16_load(rs);
+        for (int r = 0; r < m; r++) a += v16_load(yp + r * oc);
+        v16_store(rs, a);
+        return;
+    }
+    for (int j = 0; j < cnt; j++)
+        for (int r = 0; r < m; r++) rs[j] += yp[r * oc + j];
+}
+
 /* m (<= R) outputs of one strip, 16 channels: input vector (ki, j) at
  * xs + (ki - ki_lo) * rs + (j + j0) * ps for ki in [ki_lo, ki_hi), j in [jlo, jhi); the
- * vectors outside those ranges are padding (zeros: their products are skipped). */
+ * vectors outside those ranges are padding (zeros: their products are skipped). sum16
+ * (or NULL): the row sums the outputs are added to (tx_conv_shape.rowsum). */
 static inline __attribute__((always_inline)) void
 dwf_strip(float *yp, int64_t oc, const float *xs, int64_t rs, int64_t ps, int64_t j0,
           int ki_lo, int ki_hi, int jlo, int jhi, const float *wb, int64_t ocp,
-          const float *bias16, act_clamp act, int m, int cnt, const int KH, const int KW,
-          const int SW, const int R, const int EDGE) {
+          const float *bias16, act_clamp act, int m, int cnt, float *sum16, const int KH,
+          const int KW, const int SW, const int R, const int EDGE) {
     v16 acc[DWF_R];
     const v16 bv = v16_load(bias16);
 #pragma GCC unroll 8
@@ -659,6 +672,17 @@ dwf_strip(float *yp, int64_t oc, const float *xs, int64_t rs, int64_t ps, int64_
         act.fn = 0;
     }
 #endif
+    /* sum16[0..cnt) += the outputs in row order: from the registers when no pass follows
+     * the store (adding the stored outputs back stalls on store forwarding: it took a third
+     * of the kernel's time), else rowsum_add after the pass; the same bits either way */
+    if (sum16 && cnt == 16 && !act.fn) {
+        v16 a = v16_load(sum16);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+            if (r < m) a += acc[r];
+        v16_store(sum16, a);
+        sum16 = NULL;
+    }
     if (cnt == 16 && m == R) {
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) v16_store(yp + r * oc, acc[r]);
@@ -669,18 +693,7 @@ dwf_strip(float *yp, int64_t oc, const float *xs, int64_t rs, int64_t ps, int64_
         for (int r = 0; r < m; r++) memcpy(yp + r * oc, t[r], (size_t)cnt * sizeof(float));
     }
     if (act.fn) act_tile(yp, oc, m, cnt, act.fn);
-}
-
-/* rs[0..cnt) += the m outputs of a strip (rows of yp, oc apart), in row order. */
-static inline void rowsum_add(float *rs, const float *yp, int64_t oc, int m, int cnt) {
-    if (cnt == 16) {
-        v16 a = v16_load(rs);
-        for (int r = 0; r < m; r++) a += v16_load(yp + r * oc);
-        v16_store(rs, a);
-        return;
-    }
-    for (int j = 0; j < cnt; j++)
-        for (int r = 0; r < m; r++) rs[j] += yp[r * oc + j];
+    if (sum16) rowsum_add(sum16, yp, oc, m, cnt);
 }
 
 /* Output row oy of image n, channel blocks [b0, b1) (and their sums, g->rowsum). */
@@ -716,13 +729,13 @@ dwf_row(float *y, const float *x, const float *wt, const float *b, const geo *g,
                 const int jlo = iw0 < 0 ? (int)-iw0 : 0;
                 const int jhi = (int)imin64(cols, w - iw0);
                 const float *xs = xn + (ih0 + ki_lo) * w * c + c0;
+                float *sum16 = rs ? rs + c0 : NULL;
                 if (jlo == 0 && jhi == cols)
                     dwf_strip(yp, g->oc, xs, w * c, c, iw0, ki_lo, ki_hi, 0, (int)cols, wb, ocp,
-                              bias16, act, m, cnt, KH, KW, SW, R, 0);
+                              bias16, act, m, cnt, sum16, KH, KW, SW, R, 0);
                 else
                     dwf_strip(yp, g->oc, xs, w * c, c, iw0, ki_lo, ki_hi, jlo, jhi, wb, ocp,
-                              bias16, act, m, cnt, KH, KW, SW, R, 1);
-                if (rs) rowsum_add(rs + c0, yp, g->oc, m, cnt);
+                              bias16, act, m, cnt, sum16, KH, KW, SW, R, 1);
                 continue;
             }
             for (int ki = ki_lo; ki < ki_hi; ki++) {
@@ -740,8 +753,7 @@ dwf_row(float *y, const float *x, const float *wt, const float *b, const geo *g,
                 }
             }
             dwf_strip(yp, g->oc, patch, cols * 16, 16, 0, ki_lo, ki_hi, 0, (int)cols, wb, ocp,
-                      bias16, act, m, cnt, KH, KW, SW, R, 0);
-            if (rs) rowsum_add(rs + c0, yp, g->oc, m, cnt);
+                      bias16, act, m, cnt, rs ? rs + c0 : NULL, KH, KW, SW, R, 0);
         }
     }
 }
