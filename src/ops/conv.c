@@ -2053,6 +2053,37 @@ static void wg_pack(float *U, const float *w, const tx_conv_shape *s, int flip) 
     }
 }
 
+/* Pointers to the a x a input window at (iy0, ix0) of image n, one per pixel, row-major:
+ * pixels outside x read `zeros`. off[k]: pixel k's offset from the window's corner. */
+static inline void wg_window(const float **p, const float *x, const float *zeros,
+                             const wg_desc *d, int64_t n, int64_t iy0, int64_t ix0, int a,
+                             const int64_t *off) {
+    if (iy0 >= 0 && iy0 + a <= d->h && ix0 >= 0 && ix0 + a <= d->w) {
+        const float *base = x + ((n * d->h + iy0) * d->w + ix0) * d->c;
+        for (int k = 0; k < a * a; k++) p[k] = base + off[k];
+        return;
+    }
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++) {
+            const int64_t iy = iy0 + i, ix = ix0 + j;
+            p[a * i + j] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
+                               ? x + ((n * d->h + iy) * d->w + ix) * d->c
+                               : zeros;
+        }
+}
+
+/* The next tile of a tw x th grid per image: tile coordinates advance incrementally, no
+ * divisions per tile. */
+static inline void wg_next(int64_t *tx, int64_t *ty, int64_t *n, int64_t tw, int64_t th) {
+    if (++*tx == tw) {
+        *tx = 0;
+        if (++*ty == th) {
+            *ty = 0;
+            ++*n;
+        }
+    }
+}
+
 /* V[e][tt][c] = B^T d B of the 4x4 input tiles t0..t0+nt-1 (pixels outside x read
  * `zeros`, >= c floats of 0, so every load is unconditional). */
 static void wg_in(float *V, const float *x, const float *zeros, const wg_desc *d, int64_t t0,
@@ -2063,27 +2094,9 @@ static void wg_in(float *V, const float *x, const float *zeros, const wg_desc *d
     /* tile coordinates advance incrementally: no divisions per tile */
     int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
     for (int64_t tt = 0; tt < nt; tt++) {
-        const int64_t iy0 = 2 * ty - d->pt, ix0 = 2 * tx - d->pl;
         const float *p[16];
-        if (iy0 >= 0 && iy0 + 3 < d->h && ix0 >= 0 && ix0 + 3 < d->w) {
-            const float *base = x + ((n * d->h + iy0) * d->w + ix0) * c;
-            for (int k = 0; k < 16; k++) p[k] = base + off[k];
-        } else {
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) {
-                    const int64_t iy = iy0 + i, ix = ix0 + j;
-                    p[4 * i + j] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
-                                       ? x + ((n * d->h + iy) * d->w + ix) * c
-                                       : zeros;
-                }
-        }
-        if (++tx == tw) {
-            tx = 0;
-            if (++ty == th) {
-                ty = 0;
-                n++;
-            }
-        }
+        wg_window(p, x, zeros, d, n, 2 * ty - d->pt, 2 * tx - d->pl, 4, off);
+        wg_next(&tx, &ty, &n, tw, th);
         float *vt = V + tt * c;
         for (int64_t cb = 0; cb < c; cb += 16) {
             v16 dd[16], r[16];
@@ -2149,13 +2162,7 @@ static void wg_out(float *y, const float *M, const float *bias, const wg_desc *d
     int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
     for (int64_t tt = 0; tt < nt; tt++) {
         const int64_t oy = 2 * ty, ox = 2 * tx, img = n;
-        if (++tx == tw) {
-            tx = 0;
-            if (++ty == th) {
-                ty = 0;
-                n++;
-            }
-        }
+        wg_next(&tx, &ty, &n, tw, th);
         const int two_r = oy + 1 < d->oh, two_c = ox + 1 < d->ow;
         float *y00 = y + ((img * d->oh + oy) * d->ow + ox) * oc;
         const float *mt = M + tt * oc;
@@ -2272,27 +2279,9 @@ static void wg4_in(float *V, const float *x, const float *zeros, const wg_desc *
     for (int k = 0; k < 36; k++) off[k] = ((k / 6) * d->w + k % 6) * c;
     int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
     for (int64_t tt = 0; tt < nt; tt++) {
-        const int64_t iy0 = 4 * ty - d->pt, ix0 = 4 * tx - d->pl;
         const float *p[36];
-        if (iy0 >= 0 && iy0 + 5 < d->h && ix0 >= 0 && ix0 + 5 < d->w) {
-            const float *base = x + ((n * d->h + iy0) * d->w + ix0) * c;
-            for (int k = 0; k < 36; k++) p[k] = base + off[k];
-        } else {
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    const int64_t iy = iy0 + i, ix = ix0 + j;
-                    p[6 * i + j] = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w
-                                       ? x + ((n * d->h + iy) * d->w + ix) * c
-                                       : zeros;
-                }
-        }
-        if (++tx == tw) {
-            tx = 0;
-            if (++ty == th) {
-                ty = 0;
-                n++;
-            }
-        }
+        wg_window(p, x, zeros, d, n, 4 * ty - d->pt, 4 * tx - d->pl, 6, off);
+        wg_next(&tx, &ty, &n, tw, th);
         float *vt = V + tt * c;
         for (int64_t cb = 0; cb < c; cb += 16) {
             v16 t[6][6]; /* t[j][i]: column j after B^T */
@@ -2319,13 +2308,7 @@ static void wg4_out(float *y, const float *M, const float *bias, const wg_desc *
     int64_t tx = t0 % tw, ty = t0 / tw % th, n = t0 / tw / th;
     for (int64_t tt = 0; tt < nt; tt++) {
         const int64_t oy = 4 * ty, ox = 4 * tx, img = n;
-        if (++tx == tw) {
-            tx = 0;
-            if (++ty == th) {
-                ty = 0;
-                n++;
-            }
-        }
+        wg_next(&tx, &ty, &n, tw, th);
         const int rows = (int)imin64(4, d->oh - oy), cols = (int)imin64(4, d->ow - ox);
         float *y00 = y + ((img * d->oh + oy) * d->ow + ox) * oc;
         const float *mt = M + tt * oc;
