@@ -1981,8 +1981,9 @@ enum { WG_T = 64 }; /* tiles per chunk */
 /* Stride between the 16 planes of a chunk buffer with ch channels: padded so the planes
  * do not all fall into the same L1 sets (a multiple of 4 KB apart, they would). */
 static int64_t wg_plane(int64_t ch) { return WG_T * ch + 48; }
-/* F(4x4, 3x3) goes in chunks of WG4_T tiles: 36 planes of them (36 x 32 x 128 floats,
- * 590 KB for x and y at 128 channels) stay within L2. */
+/* F(4x4, 3x3) goes in chunks of WG4_T tiles (36 planes of them: 295 KB for the input's
+ * and as much for the output's transforms at 64 channels, 590 KB each at 128; the plane
+ * stride stays that of WG4_T when wg_run halves the chunks). */
 enum { WG4_T = 32 };
 static int64_t wg_planem(int64_t ch, int m) { return m == 4 ? WG4_T * ch + 48 : wg_plane(ch); }
 
