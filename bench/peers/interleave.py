@@ -65,12 +65,7 @@ def main():
         return [float(t) for t in tx.stdout.readline().split()]
 
     def ort_burst(k):
-        ts = []
-        for _ in range(k):
-            t0 = time.perf_counter()
-            ort_run()
-            ts.append((time.perf_counter() - t0) * 1e3)
-        return ts
+        return run_peer.timeit(ort_run, 0, k)
 
     for _ in range(2):
         ort_run()
